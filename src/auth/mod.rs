@@ -1,0 +1,407 @@
+//! Client authentication: AWS Signature Version 4 against s3seal's own credentials.
+//!
+//! [`Authenticator::authenticate`] checks the `Authorization` header of a
+//! request (header authentication; presigned URLs come later) and yields the
+//! [`Principal`] plus what the client declared about its payload
+//! ([`PayloadHash`]), which [`crate::integrity`] then verifies as the body streams.
+
+pub mod credentials;
+pub mod sigv4;
+#[cfg(test)]
+mod sigv4_vectors;
+
+use std::time::{Duration, SystemTime};
+
+use http::request::Parts;
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+pub use credentials::{ClientCredential, CredentialStore, Principal, Secret};
+
+use crate::error::{S3Error, S3ErrorCode};
+use sigv4::AuthorizationHeader;
+
+/// Maximum difference between the request time and s3seal's clock (as on AWS).
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
+
+/// What `x-amz-content-sha256` said about the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PayloadHash {
+    /// The hex SHA-256 of the body; the body must match it.
+    Sha256([u8; 32]),
+    /// `UNSIGNED-PAYLOAD`: the body is not covered by the signature.
+    Unsigned,
+    /// One of the `STREAMING-…` aws-chunked modes.
+    Streaming(String),
+}
+
+/// The outcome of authenticating a request.
+#[derive(Debug, Clone)]
+pub struct AuthContext {
+    pub principal: Principal,
+    pub payload: PayloadHash,
+}
+
+pub struct Authenticator {
+    credentials: CredentialStore,
+    region: String,
+}
+
+impl Authenticator {
+    pub fn new(credentials: CredentialStore, region: &str) -> Self {
+        Authenticator {
+            credentials,
+            region: region.to_string(),
+        }
+    }
+
+    /// Verifies the request's SigV4 `Authorization` header for `service` ("s3").
+    pub fn authenticate(
+        &self,
+        parts: &Parts,
+        service: &str,
+        now: SystemTime,
+    ) -> Result<AuthContext, S3Error> {
+        let header = single_header(parts, "authorization")?.ok_or_else(|| {
+            S3Error::new(
+                S3ErrorCode::AccessDenied,
+                "Anonymous access is not allowed; sign requests with AWS Signature Version 4",
+            )
+        })?;
+        let header = std::str::from_utf8(header)
+            .map_err(|_| malformed("the Authorization header is not ASCII"))?;
+        let rest = match header.split_once(' ') {
+            Some((sigv4::ALGORITHM, rest)) => rest,
+            Some(("AWS", _)) => {
+                return Err(S3Error::new(
+                    S3ErrorCode::InvalidRequest,
+                    "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
+                ));
+            }
+            _ => return Err(S3Error::invalid_argument("Unsupported Authorization Type")),
+        };
+        let auth = AuthorizationHeader::parse(rest).map_err(malformed)?;
+
+        let (secret, principal) = self.credentials.lookup(auth.access_key_id).ok_or_else(|| {
+            S3Error::new(
+                S3ErrorCode::InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records.",
+            )
+            .with_detail("AWSAccessKeyId", auth.access_key_id)
+        })?;
+
+        let amz_date = request_time(parts)?;
+        check_skew(&amz_date, now)?;
+        self.check_scope(&auth, &amz_date, service)?;
+        if !auth.signed_headers.contains(&"host") {
+            return Err(malformed("the host header must be signed"));
+        }
+        check_all_amz_headers_signed(parts, &auth.signed_headers)?;
+
+        let payload_hash_text = match single_header(parts, "x-amz-content-sha256")? {
+            Some(v) => std::str::from_utf8(v).map_err(|_| bad_content_sha256())?,
+            None if service == "s3" => {
+                return Err(S3Error::new(
+                    S3ErrorCode::InvalidRequest,
+                    "Missing required header for this request: x-amz-content-sha256",
+                ));
+            }
+            None => "",
+        };
+        let payload = parse_payload_hash(payload_hash_text)?;
+
+        let canonical_query = sigv4::canonical_query(parts.uri.query(), None);
+        let creq = sigv4::canonical_request(
+            parts.method.as_str(),
+            parts.uri.path(),
+            &canonical_query,
+            &auth.signed_headers,
+            |name| {
+                parts
+                    .headers
+                    .get_all(name)
+                    .iter()
+                    .map(|v| v.as_bytes())
+                    .collect()
+            },
+            payload_hash_text,
+        );
+        let sts = sigv4::string_to_sign(&amz_date.text, &auth.scope(), &creq);
+        let key = sigv4::signing_key(secret.expose(), auth.date, auth.region, auth.service);
+        if !sigv4::signatures_match(auth.signature, &sigv4::signature(&key, &sts)) {
+            return Err(S3Error::new(
+                S3ErrorCode::SignatureDoesNotMatch,
+                "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+            )
+            .with_detail("AWSAccessKeyId", auth.access_key_id)
+            .with_detail("StringToSign", sts)
+            .with_detail("CanonicalRequest", String::from_utf8_lossy(&creq).into_owned()));
+        }
+        Ok(AuthContext { principal, payload })
+    }
+
+    fn check_scope(
+        &self,
+        auth: &AuthorizationHeader<'_>,
+        amz_date: &RequestTime,
+        service: &str,
+    ) -> Result<(), S3Error> {
+        if !amz_date.text.starts_with(auth.date) {
+            return Err(malformed(
+                "Invalid credential date. Date is not the same as X-Amz-Date.",
+            ));
+        }
+        if auth.region != self.region {
+            return Err(S3Error::new(
+                S3ErrorCode::AuthorizationHeaderMalformed,
+                format!("The authorization header is malformed; the region '{}' is wrong; expecting '{}'", auth.region, self.region),
+            )
+            .with_detail("Region", self.region.clone()));
+        }
+        if auth.service != service || auth.terminator != "aws4_request" {
+            return Err(malformed(
+                "the credential scope must end in /<service>/aws4_request for this endpoint",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn malformed(reason: &str) -> S3Error {
+    S3Error::new(
+        S3ErrorCode::AuthorizationHeaderMalformed,
+        format!("The authorization header is malformed; {reason}"),
+    )
+}
+
+fn bad_content_sha256() -> S3Error {
+    S3Error::invalid_argument(
+        "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a valid sha256 value.",
+    )
+}
+
+fn parse_payload_hash(value: &str) -> Result<PayloadHash, S3Error> {
+    match value {
+        "UNSIGNED-PAYLOAD" => Ok(PayloadHash::Unsigned),
+        "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+        | "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+        | "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+        | "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD"
+        | "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER" => {
+            Ok(PayloadHash::Streaming(value.to_string()))
+        }
+        "" => Ok(PayloadHash::Unsigned),
+        hex_text => {
+            let mut digest = [0u8; 32];
+            if hex_text.len() != 64 || hex::decode_to_slice(hex_text, &mut digest).is_err() {
+                return Err(bad_content_sha256());
+            }
+            Ok(PayloadHash::Sha256(digest))
+        }
+    }
+}
+
+/// The request time as signed: the `x-amz-date` text and its instant.
+struct RequestTime {
+    text: String,
+    at: OffsetDateTime,
+}
+
+fn request_time(parts: &Parts) -> Result<RequestTime, S3Error> {
+    let missing = || {
+        S3Error::new(
+            S3ErrorCode::AccessDenied,
+            "AWS authentication requires a valid Date or x-amz-date header",
+        )
+    };
+    if let Some(value) = single_header(parts, "x-amz-date")? {
+        let text = std::str::from_utf8(value).map_err(|_| missing())?;
+        let format = format_description!("[year][month][day]T[hour][minute][second]Z");
+        let at = time::PrimitiveDateTime::parse(text, format)
+            .map_err(|_| missing())?
+            .assume_utc();
+        return Ok(RequestTime {
+            text: text.to_string(),
+            at,
+        });
+    }
+    let value = single_header(parts, "date")?.ok_or_else(missing)?;
+    let parsed = httpdate::parse_http_date(std::str::from_utf8(value).map_err(|_| missing())?)
+        .map_err(|_| missing())?;
+    let at = OffsetDateTime::from(parsed);
+    let format = format_description!("[year][month][day]T[hour][minute][second]Z");
+    Ok(RequestTime {
+        text: at.format(format).map_err(|_| missing())?,
+        at,
+    })
+}
+
+fn check_skew(request: &RequestTime, now: SystemTime) -> Result<(), S3Error> {
+    let now = OffsetDateTime::from(now);
+    let skew = (now - request.at).unsigned_abs();
+    if skew > MAX_CLOCK_SKEW {
+        let iso = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+        return Err(S3Error::new(
+            S3ErrorCode::RequestTimeTooSkewed,
+            "The difference between the request time and the current time is too large.",
+        )
+        .with_detail("RequestTime", request.text.clone())
+        .with_detail("ServerTime", now.format(iso).unwrap_or_default())
+        .with_detail(
+            "MaxAllowedSkewMilliseconds",
+            MAX_CLOCK_SKEW.as_millis().to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// AWS refuses requests carrying `x-amz-*` headers the signature does not cover.
+fn check_all_amz_headers_signed(parts: &Parts, signed: &[&str]) -> Result<(), S3Error> {
+    let unsigned: Vec<&str> = parts
+        .headers
+        .keys()
+        .map(|k| k.as_str())
+        .filter(|k| k.starts_with("x-amz-") && !signed.contains(k))
+        .collect();
+    if unsigned.is_empty() {
+        return Ok(());
+    }
+    Err(S3Error::new(
+        S3ErrorCode::AccessDenied,
+        "There were headers present in the request which were not signed",
+    )
+    .with_detail("HeadersNotSigned", unsigned.join(", ")))
+}
+
+/// The value of a header that must appear at most once.
+fn single_header<'a>(parts: &'a Parts, name: &str) -> Result<Option<&'a [u8]>, S3Error> {
+    let mut values = parts.headers.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(S3Error::invalid_argument(format!(
+            "the {name} header must appear only once"
+        )));
+    }
+    Ok(first.map(|v| v.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+    fn authenticator() -> Authenticator {
+        let cred = ClientCredential {
+            access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+            secret_access_key: Secret::new(SECRET),
+            principal: "alice".into(),
+        };
+        Authenticator::new(
+            CredentialStore::new(&[cred], "000000000000").unwrap(),
+            "us-east-1",
+        )
+    }
+
+    /// The GET-object example of AWS's S3 SigV4 documentation.
+    fn example_request(signature: &str) -> Parts {
+        let (parts, _) = http::Request::get("/test.txt")
+            .header("host", "examplebucket.s3.amazonaws.com")
+            .header("range", "bytes=0-9")
+            .header("x-amz-content-sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+            .header("x-amz-date", "20130524T000000Z")
+            .header(
+                "authorization",
+                format!(
+                    "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,Signature={signature}"
+                ),
+            )
+            .body(())
+            .unwrap()
+            .into_parts();
+        parts
+    }
+
+    fn at_example_time() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_369_353_600 + 60)
+    }
+
+    #[test]
+    fn accepts_the_aws_example_and_rejects_variations() {
+        let good = "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41";
+        let auth = authenticator()
+            .authenticate(&example_request(good), "s3", at_example_time())
+            .unwrap();
+        assert_eq!(auth.principal.name, "alice");
+        assert!(matches!(auth.payload, PayloadHash::Sha256(_)));
+
+        let bad = "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb42";
+        let err = authenticator()
+            .authenticate(&example_request(bad), "s3", at_example_time())
+            .unwrap_err();
+        assert_eq!(err.code, S3ErrorCode::SignatureDoesNotMatch);
+
+        let late = at_example_time() + Duration::from_secs(16 * 60);
+        let err = authenticator()
+            .authenticate(&example_request(good), "s3", late)
+            .unwrap_err();
+        assert_eq!(err.code, S3ErrorCode::RequestTimeTooSkewed);
+
+        let mut parts = example_request(good);
+        parts
+            .headers
+            .insert("x-amz-meta-sneaky", "1".parse().unwrap());
+        let err = authenticator()
+            .authenticate(&parts, "s3", at_example_time())
+            .unwrap_err();
+        assert_eq!(err.code, S3ErrorCode::AccessDenied);
+
+        let err = authenticator()
+            .authenticate(&example_request(good), "kms", at_example_time())
+            .unwrap_err();
+        assert_eq!(err.code, S3ErrorCode::AuthorizationHeaderMalformed);
+    }
+
+    #[test]
+    fn unknown_key_anonymous_and_sigv2() {
+        let mut parts = example_request("00");
+        let text = parts.headers["authorization"]
+            .to_str()
+            .unwrap()
+            .replace("AKIAIOSFODNN7EXAMPLE", "NOPE");
+        parts.headers.insert("authorization", text.parse().unwrap());
+        let err = authenticator()
+            .authenticate(&parts, "s3", at_example_time())
+            .unwrap_err();
+        assert_eq!(err.code, S3ErrorCode::InvalidAccessKeyId);
+
+        parts.headers.remove("authorization");
+        let err = authenticator()
+            .authenticate(&parts, "s3", at_example_time())
+            .unwrap_err();
+        assert_eq!(err.code, S3ErrorCode::AccessDenied);
+
+        parts.headers.insert(
+            "authorization",
+            "AWS AKIAIOSFODNN7EXAMPLE:abc".parse().unwrap(),
+        );
+        let err = authenticator()
+            .authenticate(&parts, "s3", at_example_time())
+            .unwrap_err();
+        assert_eq!(err.code, S3ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn payload_hash_values() {
+        assert_eq!(
+            parse_payload_hash("UNSIGNED-PAYLOAD").unwrap(),
+            PayloadHash::Unsigned
+        );
+        assert!(matches!(
+            parse_payload_hash("STREAMING-UNSIGNED-PAYLOAD-TRAILER").unwrap(),
+            PayloadHash::Streaming(_)
+        ));
+        assert!(parse_payload_hash("abc").is_err());
+        assert!(parse_payload_hash(&"g".repeat(64)).is_err());
+    }
+}

@@ -1,0 +1,282 @@
+//! Configuration: a TOML file, with every key overridable from the environment.
+//!
+//! A key `section.name` is read from the environment as `S3SEAL_SECTION_NAME`
+//! (e.g. `upstream.access_key_id` ← `S3SEAL_UPSTREAM_ACCESS_KEY_ID`), so a
+//! container needs no file at all. Lists take TOML-like values, e.g.
+//! `S3SEAL_AUTH_CREDENTIALS='[{access_key_id="AK",secret_access_key="SK",principal="app"}]'`.
+//! `config/s3seal.example.toml` documents every key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+
+use crate::auth::{ClientCredential, Secret};
+
+/// The sections of the file; the first `_` of an env key after the prefix separates section and key.
+const SECTIONS: [&str; 6] = ["server", "upstream", "store", "kms", "auth", "log"];
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    pub upstream: UpstreamConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub kms: KmsConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    /// Address the S3 endpoint listens on.
+    pub listen: SocketAddr,
+    /// Region clients sign their requests for.
+    pub region: String,
+    /// 12-digit account id used in the ARNs s3seal reports.
+    pub account_id: String,
+    /// How long in-flight requests may run after SIGTERM/SIGINT.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+            shutdown_grace_seconds: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct UpstreamConfig {
+    /// Base URL of the S3-compatible store, e.g. `http://127.0.0.1:3900`.
+    pub url: String,
+    #[serde(default = "default_upstream_region")]
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    /// Path-style (`host/bucket/key`) rather than virtual-hosted requests.
+    #[serde(default = "yes")]
+    pub path_style: bool,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_seconds: u64,
+}
+
+fn default_upstream_region() -> String {
+    "us-east-1".into()
+}
+fn yes() -> bool {
+    true
+}
+fn default_connect_timeout() -> u64 {
+    5
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct StoreConfig {
+    /// The embedded database file (created on first start).
+    pub path: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            path: PathBuf::from("s3seal-data/s3seal.redb"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct KmsConfig {
+    /// The root key itself (base64 or hex of 32 bytes). Prefer the environment
+    /// (`S3SEAL_KMS_ROOT_KEY`) or `root_key_file`; never commit it to a file.
+    pub root_key: Option<Secret>,
+    /// A file holding the root key (base64/hex text, or 32 raw bytes).
+    pub root_key_file: Option<PathBuf>,
+    /// Key used when an upload names none (and for `AES256`). Default: the
+    /// key s3seal creates on first start, aliased `alias/aws/s3`.
+    pub default_key_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    pub credentials: Vec<ClientCredential>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// `json` (default) or `text`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `s3seal=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: "json".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration error: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration error: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads `file` (if given) and then the `S3SEAL_*` environment on top.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(env_provider());
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        let url: http::Uri = self
+            .upstream
+            .url
+            .parse()
+            .map_err(|e| ConfigError::Invalid(format!("upstream.url is not a URL: {e}")))?;
+        match url.scheme_str() {
+            Some("http") => {}
+            Some("https") => {
+                return invalid(
+                    "upstream.url: https upstreams are not supported yet; use http on a trusted network",
+                );
+            }
+            _ => return invalid("upstream.url must start with http://"),
+        }
+        if url.host().is_none() {
+            return invalid("upstream.url has no host");
+        }
+        if self.auth.credentials.is_empty() {
+            return invalid("auth.credentials is empty: configure at least one client credential");
+        }
+        if self.server.account_id.len() != 12
+            || !self.server.account_id.bytes().all(|b| b.is_ascii_digit())
+        {
+            return invalid("server.account_id must be 12 digits");
+        }
+        if self.kms.root_key.is_some() && self.kms.root_key_file.is_some() {
+            return invalid("set only one of kms.root_key and kms.root_key_file");
+        }
+        Ok(())
+    }
+}
+
+/// `S3SEAL_SECTION_KEY` → `section.key`.
+fn env_provider() -> Env {
+    Env::prefixed("S3SEAL_").map(|key| {
+        let lower = key.as_str().to_ascii_lowercase();
+        for section in SECTIONS {
+            if let Some(rest) = lower
+                .strip_prefix(section)
+                .and_then(|r| r.strip_prefix('_'))
+            {
+                return format!("{section}.{rest}").into();
+            }
+        }
+        lower.into()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "s3seal.toml",
+                r#"
+                [server]
+                listen = "127.0.0.1:9000"
+                [upstream]
+                url = "http://127.0.0.1:3900"
+                access_key_id = "GKfile"
+                secret_access_key = "file-secret"
+                [[auth.credentials]]
+                access_key_id = "AK1"
+                secret_access_key = "SK1"
+                principal = "app"
+                "#,
+            )?;
+            jail.set_env("S3SEAL_UPSTREAM_ACCESS_KEY_ID", "GKenv");
+            jail.set_env("S3SEAL_KMS_ROOT_KEY", "abc");
+            jail.set_env("S3SEAL_SERVER_SHUTDOWN_GRACE_SECONDS", "7");
+            let config = Config::load(Some(Path::new("s3seal.toml"))).unwrap();
+            assert_eq!(config.upstream.access_key_id, "GKenv");
+            assert_eq!(config.upstream.secret_access_key.expose(), "file-secret");
+            assert_eq!(config.server.listen.port(), 9000);
+            assert_eq!(config.server.shutdown_grace_seconds, 7);
+            assert_eq!(config.kms.root_key.unwrap().expose(), "abc");
+            assert_eq!(config.auth.credentials[0].principal, "app");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn environment_only() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("S3SEAL_UPSTREAM_URL", "http://garage:3900");
+            jail.set_env("S3SEAL_UPSTREAM_ACCESS_KEY_ID", "GK");
+            jail.set_env("S3SEAL_UPSTREAM_SECRET_ACCESS_KEY", "S");
+            jail.set_env(
+                "S3SEAL_AUTH_CREDENTIALS",
+                r#"[{access_key_id="AK",secret_access_key="SK",principal="app"}]"#,
+            );
+            let config = Config::load(None).unwrap();
+            assert_eq!(config.upstream.url, "http://garage:3900");
+            assert_eq!(config.auth.credentials.len(), 1);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn invalid_configs_are_explained() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("S3SEAL_UPSTREAM_URL", "ftp://x");
+            jail.set_env("S3SEAL_UPSTREAM_ACCESS_KEY_ID", "GK");
+            jail.set_env("S3SEAL_UPSTREAM_SECRET_ACCESS_KEY", "S");
+            jail.set_env(
+                "S3SEAL_AUTH_CREDENTIALS",
+                r#"[{access_key_id="AK",secret_access_key="SK",principal="app"}]"#,
+            );
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("upstream.url"), "{err}");
+            Ok(())
+        });
+    }
+}

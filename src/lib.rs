@@ -1,0 +1,33 @@
+//! s3seal: a transparent-encryption reverse proxy for S3.
+//!
+//! Clients talk S3 to s3seal with s3seal's credentials; s3seal encrypts object
+//! bodies with a fresh data key per object (AES-256-GCM, streaming), keeps the
+//! wrapped key in the object's metadata, and forwards everything to any
+//! S3-compatible store re-signed with its own upstream credentials.
+//!
+//! A request flows one way through these modules:
+//!
+//! | step | module |
+//! |---|---|
+//! | accept, request id, graceful shutdown | [`server`] |
+//! | verify the SigV4 signature | [`auth`] |
+//! | resolve the S3 operation | [`s3::route`] |
+//! | verify body digests as it streams | [`integrity`] |
+//! | seal / unseal the body | [`seal`] (keys from [`kms`]) |
+//! | re-sign and send upstream | [`upstream`] |
+//! | map errors to S3 XML | [`error`] |
+//!
+//! State (KMS keys, aliases, settings) lives in [`store`]; configuration in [`config`].
+
+pub mod auth;
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod integrity;
+pub mod kms;
+pub mod s3;
+pub mod seal;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod upstream;

@@ -1,0 +1,147 @@
+//! The `s3seal` command: run the proxy, and offline key-store tools.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use base64::Engine;
+use clap::{Parser, Subcommand};
+use s3seal::config::Config;
+use s3seal::kms::KeyState;
+use s3seal::state::AppState;
+
+#[derive(Parser)]
+#[command(
+    name = "s3seal",
+    version,
+    about = "Transparent-encryption proxy for S3"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy.
+    Serve {
+        /// TOML config file; every key can also come from S3SEAL_* variables.
+        #[arg(long, env = "S3SEAL_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Key store tools. They open the store directly, so s3seal must not be running.
+    Kms {
+        #[arg(long, env = "S3SEAL_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: KmsCommand,
+    },
+    /// Print a fresh random root key (base64), for S3SEAL_KMS_ROOT_KEY or a key file.
+    GenerateRootKey,
+}
+
+#[derive(Subcommand)]
+enum KmsCommand {
+    /// Print the ARN of the default key, creating it if the store has none.
+    DefaultKey,
+    /// Create a symmetric key and print its ARN.
+    CreateKey {
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List keys: ARN, state, description.
+    ListKeys,
+    /// Disable a key (uploads and reads under it fail until enabled).
+    DisableKey { key_id: String },
+    /// Enable a key.
+    EnableKey { key_id: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("s3seal: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::GenerateRootKey => {
+            let mut key = zeroize::Zeroizing::new([0u8; 32]);
+            getrandom::fill(key.as_mut()).map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                base64::engine::general_purpose::STANDARD.encode(key.as_ref())
+            );
+            Ok(())
+        }
+        Command::Serve { config } => {
+            let config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
+            init_logging(&config);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let state = Arc::new(AppState::new(config).map_err(|e| e.to_string())?);
+                tracing::info!(default_kms_key = %state.kms.key_arn(&state.default_kms_key_id), "key service ready");
+                s3seal::server::run(state).await.map_err(|e| format!("server error: {e}"))
+            })
+        }
+        Command::Kms { config, command } => {
+            let config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
+            let kms = AppState::open_key_manager(&config).map_err(|e| e.to_string())?;
+            match command {
+                KmsCommand::DefaultKey => {
+                    let id = match &config.kms.default_key_id {
+                        Some(key_ref) => {
+                            kms.describe_key(key_ref).map_err(|e| e.to_string())?.key_id
+                        }
+                        None => kms.ensure_default_key().map_err(|e| e.to_string())?,
+                    };
+                    println!("{}", kms.key_arn(&id));
+                }
+                KmsCommand::CreateKey { description } => {
+                    let record = kms.create_key(&description).map_err(|e| e.to_string())?;
+                    println!("{}", kms.key_arn(&record.key_id));
+                }
+                KmsCommand::ListKeys => {
+                    for key in kms.list_keys().map_err(|e| e.to_string())? {
+                        println!(
+                            "{}\t{}\t{}",
+                            kms.key_arn(&key.key_id),
+                            key.state.as_str(),
+                            key.description
+                        );
+                    }
+                }
+                KmsCommand::DisableKey { key_id } => {
+                    kms.set_key_state(&key_id, KeyState::Disabled)
+                        .map_err(|e| e.to_string())?;
+                }
+                KmsCommand::EnableKey { key_id } => {
+                    kms.set_key_state(&key_id, KeyState::Enabled)
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log.format == "text" {
+        builder.init();
+    } else {
+        builder.json().flatten_event(true).init();
+    }
+}

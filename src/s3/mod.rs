@@ -1,0 +1,53 @@
+//! The S3 protocol: routing, and one handler module per operation family.
+//!
+//! Data flows one way: the server authenticates the request, [`route`]
+//! resolves its [`route::Operation`], and [`handle`] dispatches to
+//! - [`object_put`]: PutObject, sealing the body on its way upstream;
+//! - [`object_get`]: GetObject / HeadObject, unsealing on the way back;
+//! - [`passthrough`]: operations without object content, forwarded faithfully;
+//!
+//! and refuses the rest with `NotImplemented`.
+
+pub mod headers;
+pub mod object_get;
+pub mod object_put;
+pub mod passthrough;
+pub mod route;
+pub mod sse;
+pub mod upstream_response;
+
+use http::Response;
+use hyper::body::Incoming;
+
+use crate::auth::{PayloadHash, Principal};
+use crate::body::ProxyBody;
+use crate::error::S3Error;
+use crate::state::AppState;
+use route::{Family, S3Request};
+
+/// Everything a handler knows about the request besides its head and body.
+pub struct RequestContext {
+    pub request_id: String,
+    pub principal: Principal,
+    /// What the signature says about the body (verified as it streams).
+    pub payload: PayloadHash,
+    pub s3: S3Request,
+}
+
+/// Serves an authenticated S3 request.
+pub async fn handle(
+    state: &AppState,
+    ctx: &RequestContext,
+    parts: http::request::Parts,
+    body: Incoming,
+) -> Result<Response<ProxyBody>, S3Error> {
+    use route::Operation::*;
+    match (ctx.s3.operation.family(), &ctx.s3.operation) {
+        (Family::SealedObject, PutObject) => object_put::put_object(state, ctx, parts, body).await,
+        (Family::SealedObject, GetObject | HeadObject) => {
+            object_get::get_or_head_object(state, ctx, parts).await
+        }
+        (Family::PassThrough, _) => passthrough::forward(state, ctx, parts, body).await,
+        (_, operation) => Err(S3Error::not_implemented(operation.name())),
+    }
+}

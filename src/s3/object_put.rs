@@ -1,0 +1,150 @@
+//! PutObject: authenticate → choose the key → seal the body as it streams → upstream.
+//!
+//! The data key is generated (and the KMS key checked) before a single byte
+//! goes upstream, so an unknown or disabled key stores nothing. The body is
+//! verified (signed SHA-256, Content-MD5, flexible checksum) and sealed in one
+//! pass; a mismatch aborts the upstream request before its last byte.
+
+use http::{HeaderValue, Method, Response, StatusCode};
+use hyper::body::Incoming;
+
+use super::RequestContext;
+use super::headers::{Forward, forward_request_headers, relay_response_headers};
+use super::sse::{self, SseRequest};
+use super::upstream_response;
+use crate::body::{self, FailureSlot, ProxyBody};
+use crate::error::{S3Error, S3ErrorCode};
+use crate::integrity::{DeclaredDigests, VerifyingBody};
+use crate::seal::layout::DEFAULT_SEGMENT_LOG2;
+use crate::seal::metadata::SealedObjectMetadata;
+use crate::seal::{SealingBody, StreamHeader};
+use crate::state::AppState;
+use crate::upstream::{UpstreamPayload, UpstreamRequest};
+
+/// S3's limit for a single PUT.
+pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+
+pub async fn put_object(
+    state: &AppState,
+    ctx: &RequestContext,
+    parts: http::request::Parts,
+    body: Incoming,
+) -> Result<Response<ProxyBody>, S3Error> {
+    let (bucket, key) = ctx
+        .s3
+        .bucket
+        .as_deref()
+        .zip(ctx.s3.key.as_deref())
+        .ok_or_else(|| S3Error::internal("PutObject without a key"))?;
+    reject_reserved_metadata(&parts.headers)?;
+    let sse = sse::parse_write_headers(&parts.headers)?;
+    let declared = DeclaredDigests::from_request(&parts.headers, &ctx.payload)?;
+    let plaintext_len = declared.length.ok_or_else(|| {
+        S3Error::new(
+            S3ErrorCode::MissingContentLength,
+            "You must provide the Content-Length HTTP header.",
+        )
+    })?;
+    if plaintext_len > MAX_PUT_SIZE {
+        return Err(S3Error::new(
+            S3ErrorCode::EntityTooLarge,
+            "Your proposed upload exceeds the maximum allowed object size.",
+        ));
+    }
+    let declared_checksum = declared.checksum.clone();
+
+    // Key selection and data key generation happen before anything is sent upstream.
+    let key_ref = choose_kms_key(state, &sse);
+    let context = sse::object_context(bucket, key, sse.context.as_ref().map(|(_, c)| c))?;
+    let data_key = state.kms.generate_data_key(&key_ref, &context)?;
+    tracing::info!(
+        request_id = %ctx.request_id,
+        kms_key_id = %data_key.key_id,
+        key_version = data_key.key_version,
+        principal = %ctx.principal.arn,
+        "generated a data key for PutObject"
+    );
+
+    let header = StreamHeader::new(DEFAULT_SEGMENT_LOG2, 0, plaintext_len)?;
+    let failure = FailureSlot::default();
+    let verified = VerifyingBody::new(body, declared, failure.clone());
+    let sealed = SealingBody::new(verified, &data_key.plaintext, header, failure.clone())?;
+    let sealed_len = sealed.sealed_len();
+
+    let metadata = SealedObjectMetadata {
+        format_version: 1,
+        kms_key_id: data_key.key_id.clone(),
+        kms_key_version: data_key.key_version,
+        wrapped_key: data_key.ciphertext_blob,
+        plaintext_len,
+        sse: sse.mode,
+        client_context: sse.context.as_ref().map(|(raw, _)| raw.clone()),
+        bucket_key_enabled: sse.bucket_key_enabled,
+    };
+    let mut headers = forward_request_headers(&parts.headers, Forward::SealedWrite);
+    metadata.to_headers(&mut headers)?;
+    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(sealed_len));
+
+    let request = UpstreamRequest {
+        method: Method::PUT,
+        bucket: Some(bucket.to_string()),
+        key: Some(key.to_string()),
+        query: ctx.s3.query.clone(),
+        headers,
+        body: body::boxed(sealed),
+        payload: UpstreamPayload::Unsigned,
+    };
+    let response = match state.upstream.send(request).await {
+        Ok(response) => response,
+        // A body failure (digest mismatch, short body) is the client's error, not the upstream's.
+        Err(err) => return Err(failure.take().unwrap_or_else(|| err.into())),
+    };
+    if let Some(err) = failure.take() {
+        return Err(err);
+    }
+    if !response.status().is_success() {
+        return upstream_response::relay_error(response).await;
+    }
+
+    let mut out = Response::new(body::empty());
+    *out.status_mut() = StatusCode::OK;
+    *out.headers_mut() = relay_response_headers(response.headers(), true);
+    out.headers_mut()
+        .insert(http::header::CONTENT_LENGTH, HeaderValue::from(0));
+    let key_arn = state.kms.key_arn(&metadata.kms_key_id);
+    sse::add_response_headers(
+        out.headers_mut(),
+        metadata.sse,
+        &key_arn,
+        metadata.client_context.as_deref(),
+        metadata.bucket_key_enabled,
+    );
+    if let Some(checksum) = declared_checksum
+        && let Ok(value) = HeaderValue::try_from(checksum.base64())
+    {
+        out.headers_mut()
+            .insert(checksum.algorithm.header_name(), value);
+    }
+    Ok(out)
+}
+
+/// The KMS key for an upload: the one named by the client, else the default.
+fn choose_kms_key(state: &AppState, sse: &SseRequest) -> String {
+    sse.kms_key
+        .clone()
+        .unwrap_or_else(|| state.default_kms_key_id.clone())
+}
+
+/// Clients may not set s3seal's internal metadata (it would forge a sealed object's description).
+fn reject_reserved_metadata(headers: &http::HeaderMap) -> Result<(), S3Error> {
+    if headers
+        .keys()
+        .any(|k| SealedObjectMetadata::is_internal_header(k.as_str()))
+    {
+        return Err(S3Error::invalid_argument(format!(
+            "user metadata keys starting with '{}' are reserved by s3seal",
+            crate::seal::metadata::INTERNAL_META_PREFIX.trim_start_matches("x-amz-meta-")
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! Operations without object content, forwarded faithfully.
+//!
+//! Their request bodies are small XML documents (DeleteObjects, tagging,
+//! bucket configuration); they are read in full (bounded), verified against
+//! the client's declared digests, and signed upstream with their SHA-256.
+//! Responses stream back unchanged.
+
+use http::{HeaderValue, Response};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use sha2::{Digest, Sha256};
+
+use super::RequestContext;
+use super::headers::{Forward, forward_request_headers};
+use super::upstream_response;
+use crate::body::{self, FailureSlot, ProxyBody};
+use crate::error::{S3Error, S3ErrorCode};
+use crate::integrity::{DeclaredDigests, VerifyingBody};
+use crate::state::AppState;
+use crate::upstream::{UpstreamPayload, UpstreamRequest};
+
+/// Largest request body accepted for a pass-through operation (S3's own XML
+/// bodies stay far below this; DeleteObjects of 1000 long keys is ~1.1 MiB).
+pub const MAX_PASSTHROUGH_BODY: usize = 2 * 1024 * 1024;
+
+pub async fn forward(
+    state: &AppState,
+    ctx: &RequestContext,
+    parts: http::request::Parts,
+    body: Incoming,
+) -> Result<Response<ProxyBody>, S3Error> {
+    let declared = DeclaredDigests::from_request(&parts.headers, &ctx.payload)?;
+    let failure = FailureSlot::default();
+    let verified = VerifyingBody::new(body, declared, failure.clone());
+    let bytes = match Limited::new(verified, MAX_PASSTHROUGH_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(err) => {
+            return Err(failure.take().unwrap_or_else(|| {
+                if err.is::<http_body_util::LengthLimitError>() {
+                    S3Error::new(
+                        S3ErrorCode::EntityTooLarge,
+                        "the request body is too large for this operation",
+                    )
+                } else {
+                    S3Error::new(
+                        S3ErrorCode::IncompleteBody,
+                        format!("reading the request body failed: {err}"),
+                    )
+                }
+            }));
+        }
+    };
+    let mut headers = forward_request_headers(&parts.headers, Forward::PassThrough);
+    if !bytes.is_empty() {
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    }
+    let payload = UpstreamPayload::Sha256Hex(hex::encode(Sha256::digest(&bytes)));
+    let request = UpstreamRequest {
+        method: parts.method,
+        bucket: ctx.s3.bucket.clone(),
+        key: ctx.s3.key.clone(),
+        query: ctx.s3.query.clone(),
+        headers,
+        body: body::full(bytes),
+        payload,
+    };
+    let response = state.upstream.send(request).await?;
+    upstream_response::relay(response).await
+}

@@ -1,0 +1,133 @@
+//! Size maths of a sealed stream: pure functions, no I/O.
+//!
+//! A stream of `p` plaintext bytes with segment size `S` has
+//! `n = max(1, ceil(p / S))` segments (an empty stream still has one empty,
+//! final segment so that a header-only stream is detectably truncated) and a
+//! sealed length of `HEADER_LEN + p + n * TAG_LEN`. The mapping is strictly
+//! increasing, so a sealed length determines the plaintext length.
+
+use super::SealError;
+
+/// Length of the [`super::StreamHeader`] at the start of every stream.
+pub const HEADER_LEN: u64 = 36;
+/// AES-GCM tag appended to every segment.
+pub const TAG_LEN: u64 = 16;
+/// Default plaintext bytes per segment: 64 KiB (2^16). Large enough that the
+/// per-call AEAD cost is negligible, small enough for cheap range reads.
+pub const DEFAULT_SEGMENT_LOG2: u8 = 16;
+/// Segment sizes a reader accepts (4 KiB to 16 MiB).
+pub const SEGMENT_LOG2_RANGE: std::ops::RangeInclusive<u8> = 12..=24;
+/// Segments are numbered with 32 bits in the nonce; keeps every length well inside u64.
+pub const MAX_SEGMENTS: u64 = 1 << 32;
+
+/// The geometry of one sealed stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLayout {
+    segment_size: u64,
+}
+
+impl StreamLayout {
+    pub fn new(segment_log2: u8) -> Result<Self, SealError> {
+        if !SEGMENT_LOG2_RANGE.contains(&segment_log2) {
+            return Err(SealError::MalformedHeader("segment size out of range"));
+        }
+        Ok(StreamLayout {
+            segment_size: 1u64 << segment_log2,
+        })
+    }
+
+    pub fn default_layout() -> Self {
+        StreamLayout {
+            segment_size: 1u64 << DEFAULT_SEGMENT_LOG2,
+        }
+    }
+
+    pub fn segment_size(&self) -> u64 {
+        self.segment_size
+    }
+
+    /// Number of segments for `plaintext_len` bytes (at least one).
+    pub fn segment_count(&self, plaintext_len: u64) -> u64 {
+        plaintext_len.div_ceil(self.segment_size).max(1)
+    }
+
+    /// Sealed length of a stream holding `plaintext_len` bytes.
+    pub fn sealed_len(&self, plaintext_len: u64) -> Result<u64, SealError> {
+        let segments = self.segment_count(plaintext_len);
+        if segments > MAX_SEGMENTS {
+            return Err(SealError::TooLarge(plaintext_len));
+        }
+        Ok(HEADER_LEN + plaintext_len + segments * TAG_LEN)
+    }
+
+    /// Inverse of [`Self::sealed_len`]; `None` if no plaintext length seals to `sealed_len`.
+    pub fn plaintext_len(&self, sealed_len: u64) -> Option<u64> {
+        let body = sealed_len.checked_sub(HEADER_LEN)?;
+        let segments = body.div_ceil(self.segment_size + TAG_LEN).max(1);
+        let plaintext = body.checked_sub(segments * TAG_LEN)?;
+        (self.sealed_len(plaintext).ok()? == sealed_len).then_some(plaintext)
+    }
+
+    /// Plaintext length of segment `index` in a stream of `plaintext_len` bytes.
+    pub fn segment_plaintext_len(&self, plaintext_len: u64, index: u64) -> u64 {
+        let start = index * self.segment_size;
+        plaintext_len.saturating_sub(start).min(self.segment_size)
+    }
+
+    /// Byte offset of segment `index` within the sealed stream.
+    pub fn segment_offset(&self, index: u64) -> u64 {
+        HEADER_LEN + index * (self.segment_size + TAG_LEN)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn known_sizes() {
+        let l = StreamLayout::default_layout();
+        assert_eq!(l.sealed_len(0).unwrap(), 36 + 16);
+        assert_eq!(l.sealed_len(1).unwrap(), 36 + 1 + 16);
+        assert_eq!(l.sealed_len(65536).unwrap(), 36 + 65536 + 16);
+        assert_eq!(l.sealed_len(65537).unwrap(), 36 + 65537 + 32);
+        assert_eq!(l.segment_count(0), 1);
+        assert_eq!(l.segment_count(65536), 1);
+        assert_eq!(l.segment_count(65537), 2);
+        assert_eq!(l.segment_plaintext_len(65537, 1), 1);
+        assert_eq!(l.segment_plaintext_len(0, 0), 0);
+    }
+
+    #[test]
+    fn impossible_sealed_lengths_are_rejected() {
+        let l = StreamLayout::default_layout();
+        assert_eq!(l.plaintext_len(0), None);
+        assert_eq!(l.plaintext_len(HEADER_LEN), None);
+        assert_eq!(l.plaintext_len(HEADER_LEN + 15), None);
+        // A full segment plus a bare tag would be an empty non-final segment.
+        assert_eq!(l.plaintext_len(HEADER_LEN + 65536 + 16 + 16), None);
+    }
+
+    #[test]
+    fn segment_size_bounds() {
+        assert!(StreamLayout::new(11).is_err());
+        assert!(StreamLayout::new(25).is_err());
+        assert_eq!(StreamLayout::new(12).unwrap().segment_size(), 4096);
+    }
+
+    proptest! {
+        #[test]
+        fn sealed_len_round_trips(p in 0u64..(1u64 << 40), log2 in 12u8..=24) {
+            let l = StreamLayout::new(log2).unwrap();
+            let s = l.sealed_len(p).unwrap();
+            prop_assert_eq!(l.plaintext_len(s), Some(p));
+        }
+
+        #[test]
+        fn sealed_len_is_strictly_increasing(p in 0u64..(1u64 << 40)) {
+            let l = StreamLayout::default_layout();
+            prop_assert!(l.sealed_len(p + 1).unwrap() > l.sealed_len(p).unwrap());
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! [`SealingBody`]: encrypts a plaintext body into a sealed stream as it flows.
+//!
+//! Memory is one segment buffer, whatever the object size. The final segment
+//! is released only after the plaintext body has *ended cleanly*: the inner
+//! body is the digest-verifying body, which fails at its end if the payload
+//! does not match what the client signed. Until the final segment is sent the
+//! upstream has fewer bytes than the `Content-Length` it was promised, so a
+//! failed verification aborts the upstream request and nothing is committed.
+
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http_body::{Body, Frame, SizeHint};
+
+use super::layout::{HEADER_LEN, TAG_LEN};
+use super::segment::StreamCipher;
+use super::{SealError, StreamHeader};
+use crate::body::{BoxError, FailureSlot};
+use crate::error::{S3Error, S3ErrorCode};
+use crate::kms::DataKey;
+
+pub struct SealingBody<B> {
+    inner: B,
+    cipher: StreamCipher,
+    header: Option<[u8; HEADER_LEN as usize]>,
+    plaintext_len: u64,
+    sealed_len: u64,
+    /// Plaintext of the segment being filled; sealed in place.
+    segment: BytesMut,
+    /// Bytes of the last inner frame not yet moved into `segment`.
+    pending: Bytes,
+    next_index: u64,
+    received: u64,
+    finished: bool,
+    failure: FailureSlot,
+}
+
+impl<B> SealingBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    pub fn new(
+        inner: B,
+        data_key: &DataKey,
+        header: StreamHeader,
+        failure: FailureSlot,
+    ) -> Result<Self, SealError> {
+        let cipher = StreamCipher::new(data_key, &header)?;
+        let layout = cipher.layout();
+        let sealed_len = layout.sealed_len(header.plaintext_len)?;
+        Ok(SealingBody {
+            inner,
+            segment: BytesMut::with_capacity((layout.segment_size() + TAG_LEN) as usize),
+            cipher,
+            header: Some(header.encode()),
+            plaintext_len: header.plaintext_len,
+            sealed_len,
+            pending: Bytes::new(),
+            next_index: 0,
+            received: 0,
+            finished: false,
+            failure,
+        })
+    }
+
+    /// Length of the sealed stream this body produces (the upstream `Content-Length`).
+    pub fn sealed_len(&self) -> u64 {
+        self.sealed_len
+    }
+
+    fn fail(&mut self, err: S3Error) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.finished = true;
+        let message = err.to_string();
+        self.failure.record(err);
+        Poll::Ready(Some(Err(message.into())))
+    }
+
+    fn emit_segment(&mut self) -> Result<Frame<Bytes>, SealError> {
+        self.cipher
+            .seal_segment(self.next_index, &mut self.segment)?;
+        self.next_index += 1;
+        Ok(Frame::data(self.segment.split().freeze()))
+    }
+
+    fn too_long(&self) -> S3Error {
+        S3Error::new(
+            S3ErrorCode::InvalidRequest,
+            format!(
+                "the request body is longer than its declared length of {} bytes",
+                self.plaintext_len
+            ),
+        )
+    }
+}
+
+impl<B> Body for SealingBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        loop {
+            if this.finished {
+                return Poll::Ready(None);
+            }
+            if let Some(header) = this.header.take() {
+                return Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(&header)))));
+            }
+            let target = this
+                .cipher
+                .layout()
+                .segment_plaintext_len(this.plaintext_len, this.next_index)
+                as usize;
+            if !this.pending.is_empty() {
+                let take = (target - this.segment.len()).min(this.pending.len());
+                this.segment.extend_from_slice(&this.pending[..take]);
+                this.pending.advance(take);
+            }
+            let segment_full = this.segment.len() == target;
+            let is_final = this.next_index + 1 == this.cipher.segment_count();
+            if segment_full && !is_final {
+                return match this.emit_segment() {
+                    Ok(frame) => Poll::Ready(Some(Ok(frame))),
+                    Err(err) => this.fail(err.into()),
+                };
+            }
+            if segment_full && !this.pending.is_empty() {
+                let err = this.too_long();
+                return this.fail(err);
+            }
+            if !this.pending.is_empty() {
+                continue;
+            }
+            // Need more input, or (final segment full) the inner body's clean end.
+            match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        this.received += data.len() as u64;
+                        if this.received > this.plaintext_len {
+                            let err = this.too_long();
+                            return this.fail(err);
+                        }
+                        this.pending = data;
+                    }
+                }
+                Some(Err(err)) => {
+                    let err: BoxError = err.into();
+                    // The verifying body records its own typed failure; this covers transport errors.
+                    let s3 = S3Error::new(
+                        S3ErrorCode::IncompleteBody,
+                        format!("reading the request body failed: {err}"),
+                    );
+                    return this.fail(s3);
+                }
+                None if segment_full => {
+                    this.finished = true;
+                    return match this.emit_segment() {
+                        Ok(frame) => Poll::Ready(Some(Ok(frame))),
+                        Err(err) => this.fail(err.into()),
+                    };
+                }
+                None => {
+                    let err = S3Error::new(
+                        S3ErrorCode::IncompleteBody,
+                        format!(
+                            "you did not provide the number of bytes specified by the Content-Length header ({} of {})",
+                            this.received, this.plaintext_len
+                        ),
+                    );
+                    return this.fail(err);
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.finished
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.sealed_len)
+    }
+}

@@ -1,0 +1,96 @@
+//! The HTTP server: accepts connections, runs each request through the tower
+//! stack, and shuts down gracefully.
+//!
+//! On SIGTERM or SIGINT the listener closes at once; requests in flight get
+//! `server.shutdown_grace_seconds` to finish before connections are dropped.
+
+pub mod request_id;
+pub mod service;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+
+use crate::state::AppState;
+
+/// A client that sends no request head within this time is disconnected.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves until a shutdown signal arrives.
+pub async fn run(state: Arc<AppState>) -> std::io::Result<()> {
+    let listener = TcpListener::bind(state.config.server.listen).await?;
+    serve(listener, state, shutdown_signal()).await
+}
+
+/// Serves on `listener` until `shutdown` completes (exposed for tests).
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let local: SocketAddr = listener.local_addr()?;
+    tracing::info!(address = %local, upstream = %state.config.upstream.url, "s3seal listening");
+    let grace = Duration::from_secs(state.config.server.shutdown_grace_seconds);
+    let graceful = GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+    let service = service::build(state);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let svc = TowerToHyperService::new(service::with_peer(service.clone(), peer));
+                let connection = builder.serve_connection(TokioIo::new(stream), svc);
+                let watched = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(err) = watched.await {
+                        tracing::debug!(error = %err, %peer, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!(
+        grace_seconds = grace.as_secs(),
+        "shutting down: waiting for in-flight requests"
+    );
+    match tokio::time::timeout(grace, graceful.shutdown()).await {
+        Ok(()) => tracing::info!("all connections closed"),
+        Err(_) => tracing::warn!("grace period over; dropping remaining connections"),
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot listen for SIGTERM");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
+}

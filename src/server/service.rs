@@ -1,0 +1,94 @@
+//! The request pipeline as a tower service:
+//! request id → authenticate → route → handler → errors rendered as S3 XML.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use http::{Method, Request, Response};
+use hyper::body::Incoming;
+use tower::ServiceBuilder;
+use tower::util::BoxCloneService;
+
+use super::request_id::{RequestId, RequestIdLayer};
+use crate::body::ProxyBody;
+use crate::error::S3Error;
+use crate::s3::{self, RequestContext, route};
+use crate::state::AppState;
+
+pub type S3Service = BoxCloneService<Request<Incoming>, Response<ProxyBody>, Infallible>;
+
+/// The S3 operation served, attached to responses for the access log.
+#[derive(Debug, Clone)]
+pub struct OperationName(pub String);
+
+/// The client's address, attached to requests.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+pub fn build(state: Arc<AppState>) -> S3Service {
+    let service = ServiceBuilder::new()
+        .layer(RequestIdLayer)
+        .service_fn(move |request| {
+            let state = state.clone();
+            async move { Ok::<_, Infallible>(serve_request(&state, request).await) }
+        });
+    BoxCloneService::new(service)
+}
+
+/// Tags each request of a connection with the peer address.
+pub fn with_peer(service: S3Service, peer: SocketAddr) -> S3Service {
+    BoxCloneService::new(tower::util::MapRequest::new(
+        service,
+        move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(PeerAddr(peer));
+            request
+        },
+    ))
+}
+
+async fn serve_request(state: &AppState, request: Request<Incoming>) -> Response<ProxyBody> {
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default();
+    let is_head = request.method() == Method::HEAD;
+    let resource = request.uri().path().to_string();
+    let (parts, body) = request.into_parts();
+    let mut operation = None;
+    let result: Result<Response<ProxyBody>, S3Error> = async {
+        let auth = state.auth.authenticate(&parts, "s3", SystemTime::now())?;
+        let s3 = route::resolve(
+            &parts.method,
+            &parts.uri,
+            parts.headers.contains_key("x-amz-copy-source"),
+        )?;
+        operation = Some(s3.operation.name());
+        let ctx = RequestContext {
+            request_id: request_id.clone(),
+            principal: auth.principal,
+            payload: auth.payload,
+            s3,
+        };
+        s3::handle(state, &ctx, parts, body).await
+    }
+    .await;
+    let mut response = match result {
+        Ok(response) => response,
+        Err(err) => {
+            let level_is_error = err.code.status().is_server_error();
+            if level_is_error {
+                tracing::error!(request_id = %request_id, code = %err.code, message = %err.message, "request failed");
+            } else {
+                tracing::info!(request_id = %request_id, code = %err.code, message = %err.message, "request rejected");
+            }
+            err.to_response(&resource, &request_id, is_head)
+        }
+    };
+    if let Some(name) = operation {
+        response.extensions_mut().insert(OperationName(name));
+    }
+    response
+}

@@ -1,0 +1,68 @@
+//! [`AppState`]: the long-lived parts every request handler uses.
+
+use std::sync::Arc;
+
+use crate::auth::{Authenticator, CredentialStore};
+use crate::config::Config;
+use crate::kms::{KeyManager, RootKey};
+use crate::store::Store;
+use crate::upstream::UpstreamClient;
+
+pub struct AppState {
+    pub config: Config,
+    pub auth: Authenticator,
+    pub upstream: UpstreamClient,
+    pub kms: KeyManager,
+    /// Key id used when an upload names none (and for `AES256`).
+    pub default_kms_key_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartupError(pub String);
+
+impl AppState {
+    /// Opens the store, checks the root key, ensures the default key exists.
+    pub fn open_key_manager(config: &Config) -> Result<KeyManager, StartupError> {
+        let root = match (&config.kms.root_key, &config.kms.root_key_file) {
+            (Some(key), _) => RootKey::from_text(key.expose()),
+            (None, Some(file)) => RootKey::from_file(file),
+            (None, None) => Err(crate::kms::root::RootKeyError::Missing),
+        }
+        .map_err(|e| StartupError(e.to_string()))?;
+        let store =
+            Arc::new(Store::open(&config.store.path).map_err(|e| StartupError(e.to_string()))?);
+        KeyManager::new(
+            store,
+            root,
+            &config.server.region,
+            &config.server.account_id,
+        )
+        .map_err(|e| StartupError(e.to_string()))
+    }
+
+    pub fn new(config: Config) -> Result<Self, StartupError> {
+        let kms = Self::open_key_manager(&config)?;
+        let default_kms_key_id = match &config.kms.default_key_id {
+            Some(key_ref) => {
+                kms.describe_key(key_ref)
+                    .map_err(|e| StartupError(format!("kms.default_key_id: {e}")))?
+                    .key_id
+            }
+            None => kms
+                .ensure_default_key()
+                .map_err(|e| StartupError(e.to_string()))?,
+        };
+        let credentials = CredentialStore::new(&config.auth.credentials, &config.server.account_id)
+            .map_err(StartupError)?;
+        let auth = Authenticator::new(credentials, &config.server.region);
+        let upstream = UpstreamClient::new(&config.upstream).map_err(StartupError)?;
+        Ok(AppState {
+            config,
+            auth,
+            upstream,
+            kms,
+            default_kms_key_id,
+        })
+    }
+}

@@ -1,0 +1,275 @@
+//! The upstream S3 store: a pooled HTTP client that re-signs every request.
+//!
+//! Clients' credentials never leave s3seal: each request to the upstream is
+//! built afresh (path-style or virtual-hosted addressing), carries only the
+//! headers the handler chose to forward, and is signed with `aws-sigv4` under
+//! s3seal's own upstream credentials. Bodies stream; object bodies are signed
+//! as `UNSIGNED-PAYLOAD` (they are ciphertext authenticated by AES-GCM),
+//! small XML bodies with their precomputed SHA-256.
+
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode, sign,
+};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::auth::sigv4::uri_encode;
+use crate::body::ProxyBody;
+use crate::config::UpstreamConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("cannot connect to the upstream: {0}")]
+    Unreachable(String),
+    #[error("the upstream did not answer in time")]
+    Timeout,
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("signing the upstream request failed: {0}")]
+    Signing(String),
+    #[error("the upstream request failed: {0}")]
+    Protocol(String),
+}
+
+/// How the upstream request's payload is declared in its signature.
+#[derive(Debug, Clone)]
+pub enum UpstreamPayload {
+    /// Streamed and not hashed in advance.
+    Unsigned,
+    /// The hex SHA-256 of a body known in full (empty bodies included).
+    Sha256Hex(String),
+}
+
+impl UpstreamPayload {
+    pub fn empty() -> Self {
+        UpstreamPayload::Sha256Hex(
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(),
+        )
+    }
+}
+
+/// A request to the upstream, before addressing and signing.
+pub struct UpstreamRequest {
+    pub method: Method,
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    /// Decoded query parameters, forwarded in this order.
+    pub query: Vec<(String, String)>,
+    pub headers: HeaderMap,
+    pub body: ProxyBody,
+    pub payload: UpstreamPayload,
+}
+
+pub struct UpstreamClient {
+    client: Client<HttpConnector, ProxyBody>,
+    scheme: String,
+    authority: String,
+    region: String,
+    identity: Identity,
+    path_style: bool,
+}
+
+impl UpstreamClient {
+    pub fn new(config: &UpstreamConfig) -> Result<Self, String> {
+        let uri: Uri = config
+            .url
+            .parse()
+            .map_err(|e| format!("upstream.url: {e}"))?;
+        let authority = uri
+            .authority()
+            .ok_or("upstream.url has no host")?
+            .to_string();
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_secs(config.connect_timeout_seconds)));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(64)
+            .build(connector);
+        let credentials = Credentials::new(
+            config.access_key_id.clone(),
+            config.secret_access_key.expose().to_string(),
+            None,
+            None,
+            "s3seal-upstream",
+        );
+        Ok(UpstreamClient {
+            client,
+            scheme: uri.scheme_str().unwrap_or("http").to_string(),
+            authority,
+            region: config.region.clone(),
+            identity: credentials.into(),
+            path_style: config.path_style,
+        })
+    }
+
+    /// The URI for a bucket/key/query on the upstream, S3-encoded.
+    fn uri_for(
+        &self,
+        bucket: Option<&str>,
+        key: Option<&str>,
+        query: &[(String, String)],
+    ) -> (String, String) {
+        let (host, mut path) = match (bucket, self.path_style) {
+            (Some(bucket), true) => (
+                self.authority.clone(),
+                format!("/{}", uri_encode(bucket.as_bytes(), false)),
+            ),
+            (Some(bucket), false) => (format!("{bucket}.{}", self.authority), String::new()),
+            (None, _) => (self.authority.clone(), String::new()),
+        };
+        match key {
+            Some(key) => {
+                path.push('/');
+                path.push_str(&uri_encode(key.as_bytes(), true));
+            }
+            None if path.is_empty() => path.push('/'),
+            None => {}
+        }
+        if !query.is_empty() {
+            path.push('?');
+            let encoded: Vec<String> = query
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{}={}",
+                        uri_encode(k.as_bytes(), false),
+                        uri_encode(v.as_bytes(), false)
+                    )
+                })
+                .collect();
+            path.push_str(&encoded.join("&"));
+        }
+        let uri = format!("{}://{host}{path}", self.scheme);
+        (host, uri)
+    }
+
+    /// Addresses, signs and sends `request`.
+    pub async fn send(
+        &self,
+        request: UpstreamRequest,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let (host, uri) = self.uri_for(
+            request.bucket.as_deref(),
+            request.key.as_deref(),
+            &request.query,
+        );
+        let mut http_request = Request::builder()
+            .method(request.method)
+            .uri(&uri)
+            .body(request.body)
+            .map_err(|e| {
+                UpstreamError::InvalidRequest(format!("cannot build the upstream request: {e}"))
+            })?;
+        *http_request.headers_mut() = request.headers;
+        let host_value = HeaderValue::try_from(host)
+            .map_err(|e| UpstreamError::InvalidRequest(e.to_string()))?;
+        http_request
+            .headers_mut()
+            .insert(http::header::HOST, host_value);
+        self.sign(&mut http_request, &request.payload)?;
+        self.client.request(http_request).await.map_err(|e| {
+            if e.is_connect() {
+                UpstreamError::Unreachable(error_chain(&e))
+            } else {
+                UpstreamError::Protocol(error_chain(&e))
+            }
+        })
+    }
+
+    fn sign(
+        &self,
+        request: &mut Request<ProxyBody>,
+        payload: &UpstreamPayload,
+    ) -> Result<(), UpstreamError> {
+        let mut settings = SigningSettings::default();
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        let params = v4::SigningParams::builder()
+            .identity(&self.identity)
+            .region(&self.region)
+            .name("s3")
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()
+            .map_err(|e| UpstreamError::Signing(e.to_string()))?
+            .into();
+        let mut headers = Vec::with_capacity(request.headers().len());
+        for (name, value) in request.headers() {
+            let value = value.to_str().map_err(|_| {
+                UpstreamError::InvalidRequest(format!(
+                    "header {name} must be visible ASCII (encode non-ASCII metadata per RFC 2047)"
+                ))
+            })?;
+            headers.push((name.as_str(), value));
+        }
+        let body = match payload {
+            UpstreamPayload::Unsigned => SignableBody::UnsignedPayload,
+            UpstreamPayload::Sha256Hex(hash) => SignableBody::Precomputed(hash.clone()),
+        };
+        let uri = request.uri().to_string();
+        let signable =
+            SignableRequest::new(request.method().as_str(), uri, headers.into_iter(), body)
+                .map_err(|e| UpstreamError::Signing(e.to_string()))?;
+        let (instructions, _signature) = sign(signable, &params)
+            .map_err(|e| UpstreamError::Signing(e.to_string()))?
+            .into_parts();
+        instructions.apply_to_request_http1x(request);
+        Ok(())
+    }
+}
+
+/// The error and its sources, for logs and messages.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Secret;
+
+    fn client(path_style: bool) -> UpstreamClient {
+        UpstreamClient::new(&UpstreamConfig {
+            url: "http://127.0.0.1:3900".into(),
+            region: "garage".into(),
+            access_key_id: "GK".into(),
+            secret_access_key: Secret::new("s"),
+            path_style,
+            connect_timeout_seconds: 1,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn addressing() {
+        let c = client(true);
+        let (host, uri) = c.uri_for(Some("b"), Some("a b/ü+%"), &[("uploads".into(), "".into())]);
+        assert_eq!(host, "127.0.0.1:3900");
+        assert_eq!(uri, "http://127.0.0.1:3900/b/a%20b/%C3%BC%2B%25?uploads=");
+        assert_eq!(c.uri_for(None, None, &[]).1, "http://127.0.0.1:3900/");
+        assert_eq!(c.uri_for(Some("b"), None, &[]).1, "http://127.0.0.1:3900/b");
+        let v = client(false);
+        assert_eq!(
+            v.uri_for(Some("b"), Some("k"), &[]).1,
+            "http://b.127.0.0.1:3900/k"
+        );
+    }
+}
