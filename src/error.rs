@@ -23,6 +23,7 @@ pub enum S3ErrorCode {
     AuthorizationHeaderMalformed,
     BadDigest,
     EntityTooLarge,
+    IllegalLocationConstraintException,
     IncompleteBody,
     InternalError,
     InvalidAccessKeyId,
@@ -53,6 +54,7 @@ impl S3ErrorCode {
             AuthorizationHeaderMalformed => "AuthorizationHeaderMalformed",
             BadDigest => "BadDigest",
             EntityTooLarge => "EntityTooLarge",
+            IllegalLocationConstraintException => "IllegalLocationConstraintException",
             IncompleteBody => "IncompleteBody",
             InternalError => "InternalError",
             InvalidAccessKeyId => "InvalidAccessKeyId",
@@ -90,6 +92,7 @@ impl S3ErrorCode {
             AuthorizationHeaderMalformed
             | BadDigest
             | EntityTooLarge
+            | IllegalLocationConstraintException
             | IncompleteBody
             | InvalidArgument
             | InvalidBucketName

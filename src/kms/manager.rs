@@ -20,6 +20,9 @@ const ROOT_CHECK_SETTING: &str = "root_key_check";
 /// The alias AWS gives the key that protects S3 objects by default.
 pub const DEFAULT_KEY_ALIAS: &str = "alias/aws/s3";
 
+/// Unsealed material of one key version.
+type KeyMaterial = Zeroizing<Vec<u8>>;
+
 /// A fresh data key and its wrapped form.
 pub struct GeneratedDataKey {
     pub plaintext: DataKey,
@@ -36,7 +39,7 @@ pub struct KeyManager {
     /// Unsealed key material by (key id, version). Material never changes for a
     /// version, so the cache needs no invalidation; key *state* is always read
     /// from the store so a disabled key stops working at once.
-    material: Mutex<HashMap<(String, u32), Arc<Zeroizing<Vec<u8>>>>>,
+    material: Mutex<HashMap<(String, u32), Arc<KeyMaterial>>>,
 }
 
 impl KeyManager {

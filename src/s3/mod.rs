@@ -4,10 +4,12 @@
 //! resolves its [`route::Operation`], and [`handle`] dispatches to
 //! - [`object_put`]: PutObject, sealing the body on its way upstream;
 //! - [`object_get`]: GetObject / HeadObject, unsealing on the way back;
-//! - [`passthrough`]: operations without object content, forwarded faithfully;
+//! - [`bucket`]: CreateBucket / GetBucketLocation, translating between s3seal's region and the upstream's;
+//! - [`passthrough`]: other operations without object content, forwarded faithfully;
 //!
 //! and refuses the rest with `NotImplemented`.
 
+pub mod bucket;
 pub mod headers;
 pub mod object_get;
 pub mod object_put;
@@ -47,6 +49,8 @@ pub async fn handle(
         (Family::SealedObject, GetObject | HeadObject) => {
             object_get::get_or_head_object(state, ctx, parts).await
         }
+        (_, CreateBucket) => bucket::create_bucket(state, ctx, parts, body).await,
+        (_, GetBucketLocation) => bucket::get_bucket_location(state, ctx, parts, body).await,
         (Family::PassThrough, _) => passthrough::forward(state, ctx, parts, body).await,
         (_, operation) => Err(S3Error::not_implemented(operation.name())),
     }

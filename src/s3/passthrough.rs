@@ -5,6 +5,7 @@
 //! the client's declared digests, and signed upstream with their SHA-256.
 //! Responses stream back unchanged.
 
+use bytes::Bytes;
 use http::{HeaderValue, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -29,27 +30,45 @@ pub async fn forward(
     parts: http::request::Parts,
     body: Incoming,
 ) -> Result<Response<ProxyBody>, S3Error> {
+    let bytes = read_small_body(&parts, ctx, body).await?;
+    let response = send(state, ctx, parts, bytes).await?;
+    upstream_response::relay(response).await
+}
+
+/// Reads a small request body in full, verified against the client's declared digests.
+pub async fn read_small_body(
+    parts: &http::request::Parts,
+    ctx: &RequestContext,
+    body: Incoming,
+) -> Result<Bytes, S3Error> {
     let declared = DeclaredDigests::from_request(&parts.headers, &ctx.payload)?;
     let failure = FailureSlot::default();
     let verified = VerifyingBody::new(body, declared, failure.clone());
-    let bytes = match Limited::new(verified, MAX_PASSTHROUGH_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(err) => {
-            return Err(failure.take().unwrap_or_else(|| {
-                if err.is::<http_body_util::LengthLimitError>() {
-                    S3Error::new(
-                        S3ErrorCode::EntityTooLarge,
-                        "the request body is too large for this operation",
-                    )
-                } else {
-                    S3Error::new(
-                        S3ErrorCode::IncompleteBody,
-                        format!("reading the request body failed: {err}"),
-                    )
-                }
-            }));
-        }
-    };
+    match Limited::new(verified, MAX_PASSTHROUGH_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) => Err(failure.take().unwrap_or_else(|| {
+            if err.is::<http_body_util::LengthLimitError>() {
+                S3Error::new(
+                    S3ErrorCode::EntityTooLarge,
+                    "the request body is too large for this operation",
+                )
+            } else {
+                S3Error::new(
+                    S3ErrorCode::IncompleteBody,
+                    format!("reading the request body failed: {err}"),
+                )
+            }
+        })),
+    }
+}
+
+/// Sends the request upstream with `bytes` as its (already verified) body.
+pub async fn send(
+    state: &AppState,
+    ctx: &RequestContext,
+    parts: http::request::Parts,
+    bytes: Bytes,
+) -> Result<Response<hyper::body::Incoming>, S3Error> {
     let mut headers = forward_request_headers(&parts.headers, Forward::PassThrough);
     if !bytes.is_empty() {
         headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
@@ -64,6 +83,5 @@ pub async fn forward(
         body: body::full(bytes),
         payload,
     };
-    let response = state.upstream.send(request).await?;
-    upstream_response::relay(response).await
+    Ok(state.upstream.send(request).await?)
 }

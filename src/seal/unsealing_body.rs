@@ -27,7 +27,7 @@ pub struct ExpectedStream {
 
 enum State {
     Header(DataKey),
-    Segments(StreamCipher),
+    Segments(Box<StreamCipher>),
     Done,
 }
 
@@ -73,7 +73,7 @@ where
             let State::Header(key) = std::mem::replace(&mut self.state, State::Done) else {
                 unreachable!()
             };
-            self.state = State::Segments(StreamCipher::new(&key, &header)?);
+            self.state = State::Segments(Box::new(StreamCipher::new(&key, &header)?));
         }
         let State::Segments(cipher) = &self.state else {
             return if self.buf.is_empty() {

@@ -1,0 +1,45 @@
+# Shared helpers for s3seal's scripts (sourced, not executed).
+
+GARAGE_VERSION=2.5.0
+
+# Installs Garage $GARAGE_VERSION with cargo unless it is already on PATH.
+ensure_garage() {
+  export PATH="$HOME/.cargo/bin:$PATH"
+  if garage --version 2>/dev/null | grep -q "cargo:$GARAGE_VERSION"; then
+    return 0
+  fi
+  echo ">> installing Garage $GARAGE_VERSION (cargo install, ~8 minutes the first time)" >&2
+  cargo install --locked garage --version "$GARAGE_VERSION" >&2
+}
+
+# Installs the aws CLI and boto3 (pinned in scripts/requirements-test.txt) unless present.
+ensure_aws_clients() {
+  local here
+  here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+  if command -v aws >/dev/null 2>&1 && python3 -c "import boto3, awscrt" 2>/dev/null; then
+    return 0
+  fi
+  echo ">> installing awscli and boto3" >&2
+  python3 -m pip install --quiet -r "$here/requirements-test.txt" >&2
+  hash -r
+}
+
+# Prints a free TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Random lowercase hex of $1 bytes.
+random_hex() {
+  od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'
+}
+
+# Waits until 127.0.0.1:$1 accepts connections (up to ~$2 seconds).
+wait_for_port() {
+  local port=$1 tries=$(( ${2:-20} * 10 ))
+  for _ in $(seq 1 "$tries"); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}

@@ -1,0 +1,115 @@
+//! Client authentication against real clients: wrong secret, unknown key, skewed clock.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn wrong_secret_unknown_key_and_skewed_clock_are_rejected() {
+    let s3seal = S3seal::start();
+    let b = bucket("auth");
+    ok(&s3seal.aws(&["s3", "mb", &format!("s3://{b}")]));
+
+    let out = s3seal.aws_as(
+        CLIENT_KEY,
+        "not-the-secret",
+        &["s3api", "list-objects-v2", "--bucket", &b],
+    );
+    fails_with(&out, "SignatureDoesNotMatch");
+    let out = s3seal.aws_as(
+        "AKIAUNKNOWNKEY000000",
+        CLIENT_SECRET,
+        &["s3api", "list-objects-v2", "--bucket", &b],
+    );
+    fails_with(&out, "InvalidAccessKeyId");
+
+    // A wrong secret on a PUT stores nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let src = temp_file(dir.path(), "f", b"data");
+    let out = s3seal.aws_as(
+        CLIENT_KEY,
+        "not-the-secret",
+        &[
+            "s3api",
+            "put-object",
+            "--bucket",
+            &b,
+            "--key",
+            "k",
+            "--body",
+            src.to_str().unwrap(),
+        ],
+    );
+    fails_with(&out, "SignatureDoesNotMatch");
+    fails_with(
+        &upstream_aws(&["s3api", "head-object", "--bucket", &b, "--key", "k"]),
+        "404",
+    );
+
+    let result: serde_json::Value = serde_json::from_str(&ok(
+        &s3seal.python("raw_requests.py", &["skewed-clock", &b, "k"])
+    ))
+    .unwrap();
+    assert_eq!(result["status"], 403, "{result}");
+    assert!(
+        result["body"]
+            .as_str()
+            .unwrap()
+            .contains("RequestTimeTooSkewed"),
+        "{result}"
+    );
+
+    // Secrets and signatures never reach the log.
+    let log = s3seal.log();
+    assert!(
+        !log.contains(CLIENT_SECRET) && !log.contains("not-the-secret"),
+        "secret in log"
+    );
+    assert!(!log.contains("Signature="), "signature in log");
+}
+
+#[test]
+fn sigterm_lets_in_flight_requests_finish() {
+    let s3seal = S3seal::start();
+    let b = bucket("shutdown");
+    ok(&s3seal.aws(&["s3", "mb", &format!("s3://{b}")]));
+    let mut slow = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/slow_upload.py"
+        ))
+        .args([&b, "slow"])
+        .env("S3SEAL_ENDPOINT", s3seal.endpoint())
+        .env("S3SEAL_KEY", CLIENT_KEY)
+        .env("S3SEAL_SECRET", CLIENT_SECRET)
+        .env("S3SEAL_REGION", REGION)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::{BufRead, Write};
+    let mut lines = std::io::BufReader::new(slow.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "half-sent");
+    unsafe {
+        libc::kill(s3seal.pid() as i32, libc::SIGTERM);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // New connections are refused while the in-flight upload continues.
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", s3seal.port)).is_err(),
+        "listener still open after SIGTERM"
+    );
+    slow.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+    let status = lines.next().unwrap().unwrap();
+    assert_eq!(status, "200", "the in-flight upload must complete");
+    assert!(slow.wait().unwrap().success());
+    let raw = json(&upstream_aws(&[
+        "s3api",
+        "head-object",
+        "--bucket",
+        &b,
+        "--key",
+        "slow",
+    ]));
+    assert_eq!(raw["Metadata"]["s3seal-len"], "200000");
+}
