@@ -69,6 +69,28 @@ fn wrong_secret_unknown_key_and_skewed_clock_are_rejected() {
 }
 
 #[test]
+fn expect_100_continue_keeps_connections_usable() {
+    let s3seal = S3seal::start();
+    let b = bucket("expect");
+    ok(&s3seal.aws(&["s3", "mb", &format!("s3://{b}")]));
+    let out: serde_json::Value = serde_json::from_str(&ok(
+        &s3seal.python("raw_requests.py", &["expect-continue", &b, "k"])
+    ))
+    .unwrap();
+    // A body is only sent after "100 Continue"; an empty body may be answered
+    // directly with the final status (RFC 9110 §10.1.1). Either way the
+    // connection stays usable for the next request.
+    assert_eq!(out["1000"]["interim"], "HTTP/1.1 100 Continue", "{out}");
+    for size in ["0", "1000"] {
+        assert_eq!(out[size]["final"], "HTTP/1.1 200 OK", "{size} bytes: {out}");
+        assert_eq!(
+            out[size]["next_on_same_connection"], "HTTP/1.1 200 OK",
+            "{size} bytes: {out}"
+        );
+    }
+}
+
+#[test]
 fn sigterm_lets_in_flight_requests_finish() {
     let s3seal = S3seal::start();
     let b = bucket("shutdown");

@@ -3,11 +3,15 @@
   bad-payload-hash BUCKET KEY   signed hash of one body, another body sent
   skewed-clock BUCKET KEY       request dated 20 minutes ago
   good-put BUCKET KEY           control: a correct raw PUT
+  expect-continue BUCKET KEY    PUTs of 0 and 1000 bytes with Expect: 100-continue,
+                                the body sent only after "100 Continue" arrives
 """
 import datetime
 import hashlib
 import json
+import socket
 import sys
+import urllib.parse
 
 import rawsign
 
@@ -23,6 +27,9 @@ def main():
     elif scenario == "skewed-clock":
         when = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=20)
         status, data = rawsign.request("PUT", path, body=body, when=when)
+    elif scenario == "expect-continue":
+        print(json.dumps({str(n): expect_continue(path, b"e" * n) for n in (0, 1000)}))
+        return
     elif scenario == "good-put":
         status, data = rawsign.request("PUT", path, body=body)
     else:
@@ -30,5 +37,52 @@ def main():
     print(json.dumps({"status": status, "body": data.decode(errors="replace"),
                       "sha256": hashlib.sha256(body).hexdigest()}))
 
+
+def expect_continue(path, body):
+    """PUT with Expect: 100-continue, then a HEAD on the same connection.
+    Returns the status lines seen: interim (or None), final, and the HEAD's."""
+    endpoint, key, secret, region = rawsign.env()
+    u = urllib.parse.urlparse(endpoint)
+    sock = socket.create_connection((u.hostname, u.port), timeout=10)
+    stream = sock.makefile("rb")
+
+    def send_head(method, payload, extra):
+        headers = {"host": u.netloc, **extra}
+        rawsign.sign(method, path, [], headers, hashlib.sha256(payload).hexdigest(), key, secret, region)
+        headers["content-length"] = str(len(payload))
+        head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        sock.sendall(head.encode())
+
+    def read_response(has_body=True):
+        status = stream.readline().decode().strip()
+        length = 0
+        while True:
+            line = stream.readline().decode().strip()
+            if not line:
+                break
+            name, _, value = line.partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        if has_body and length:
+            stream.read(length)
+        return status
+
+    send_head("PUT", body, {"expect": "100-continue"})
+    first = stream.readline().decode().strip()
+    interim = None
+    if first.startswith("HTTP/1.1 100"):
+        interim = first
+        stream.readline()
+        sock.sendall(body)
+        final = read_response()
+    else:
+        # A final answer without 100 Continue (allowed for an empty body): drain its headers.
+        final = first
+        while stream.readline().strip():
+            pass
+    send_head("HEAD", b"", {})
+    after = read_response(has_body=False)
+    sock.close()
+    return {"interim": interim, "final": final, "next_on_same_connection": after}
 
 main()
