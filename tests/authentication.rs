@@ -41,10 +41,7 @@ fn wrong_secret_unknown_key_and_skewed_clock_are_rejected() {
         ],
     );
     fails_with(&out, "SignatureDoesNotMatch");
-    fails_with(
-        &upstream_aws(&["s3api", "head-object", "--bucket", &b, "--key", "k"]),
-        "404",
-    );
+    fails_with(&upstream_head(&b, "k"), "404");
 
     let result: serde_json::Value = serde_json::from_str(&ok(
         &s3seal.python("raw_requests.py", &["skewed-clock", &b, "k"])
@@ -107,6 +104,7 @@ fn sigterm_lets_in_flight_requests_finish() {
         .env("S3SEAL_REGION", REGION)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     use std::io::{BufRead, Write};
@@ -122,16 +120,14 @@ fn sigterm_lets_in_flight_requests_finish() {
         "listener still open after SIGTERM"
     );
     slow.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
-    let status = lines.next().unwrap().unwrap();
-    assert_eq!(status, "200", "the in-flight upload must complete");
-    assert!(slow.wait().unwrap().success());
-    let raw = json(&upstream_aws(&[
-        "s3api",
-        "head-object",
-        "--bucket",
-        &b,
-        "--key",
-        "slow",
-    ]));
+    let status = lines.next().and_then(Result::ok);
+    let finished = slow.wait_with_output().unwrap();
+    assert_eq!(
+        status.as_deref(),
+        Some("200"),
+        "the in-flight upload must complete; client stderr: {}",
+        String::from_utf8_lossy(&finished.stderr)
+    );
+    let raw = json(&upstream_head(&b, "slow"));
     assert_eq!(raw["Metadata"]["s3seal-len"], "200000");
 }

@@ -37,26 +37,9 @@ fn round_trips_of_every_boundary_size_with_ciphertext_at_rest() {
         let data = test_data(size, i as u64 + 1);
         let key = format!("obj-{size}");
         let src = temp_file(dir.path(), &key, &data);
-        ok(&s3seal.aws(&[
-            "s3api",
-            "put-object",
-            "--bucket",
-            &b,
-            "--key",
-            &key,
-            "--body",
-            src.to_str().unwrap(),
-        ]));
+        ok(&s3seal.put_file(&b, &key, &src, &[]));
         let dst = dir.path().join(format!("{key}.out"));
-        let meta = json(&s3seal.aws(&[
-            "s3api",
-            "get-object",
-            "--bucket",
-            &b,
-            "--key",
-            &key,
-            dst.to_str().unwrap(),
-        ]));
+        let meta = json(&s3seal.get_file(&b, &key, &dst));
         assert_eq!(read(&dst), data, "size {size}: GET returned other bytes");
         assert_eq!(meta["ContentLength"], size as u64, "size {size}");
         assert_eq!(meta["ServerSideEncryption"], "aws:kms");
@@ -117,27 +100,24 @@ fn head_reports_plaintext_size_sse_and_client_metadata_only() {
     let b = make_bucket(&s3seal, "head");
     let dir = tempfile::tempdir().unwrap();
     let src = temp_file(dir.path(), "f", &test_data(100_000, 5));
-    ok(&s3seal.aws(&[
-        "s3api",
-        "put-object",
-        "--bucket",
+    ok(&s3seal.put_file(
         &b,
-        "--key",
         "k",
-        "--body",
-        src.to_str().unwrap(),
-        "--content-type",
-        "text/x-s3seal",
-        "--cache-control",
-        "no-cache",
-        "--content-disposition",
-        "inline",
-        "--content-language",
-        "fr",
-        "--metadata",
-        "color=blue,team=platform",
-    ]));
-    let head = json(&s3seal.aws(&["s3api", "head-object", "--bucket", &b, "--key", "k"]));
+        &src,
+        &[
+            "--content-type",
+            "text/x-s3seal",
+            "--cache-control",
+            "no-cache",
+            "--content-disposition",
+            "inline",
+            "--content-language",
+            "fr",
+            "--metadata",
+            "color=blue, team=platform",
+        ],
+    ));
+    let head = json(&s3seal.head(&b, "k"));
     assert_eq!(head["ContentLength"], 100_000);
     assert_eq!(head["ContentType"], "text/x-s3seal");
     assert_eq!(head["CacheControl"], "no-cache");
@@ -152,14 +132,7 @@ fn head_reports_plaintext_size_sse_and_client_metadata_only() {
     );
 
     // The same object seen directly on Garage: ciphertext size and s3seal's metadata.
-    let raw = json(&upstream_aws(&[
-        "s3api",
-        "head-object",
-        "--bucket",
-        &b,
-        "--key",
-        "k",
-    ]));
+    let raw = json(&upstream_head(&b, "k"));
     assert_eq!(raw["ContentLength"], sealed_len(100_000));
     assert_eq!(raw["Metadata"]["s3seal-len"], "100000");
     assert_eq!(
@@ -180,77 +153,50 @@ fn upload_naming_a_key_uses_it_and_aes256_uses_the_default_key() {
     let b = make_bucket(&s3seal, "keys");
     let dir = tempfile::tempdir().unwrap();
     let src = temp_file(dir.path(), "f", b"named key data");
-    let put = json(&s3seal.aws(&[
-        "s3api",
-        "put-object",
-        "--bucket",
+    let put = json(&s3seal.put_file(
         &b,
-        "--key",
         "named",
-        "--body",
-        src.to_str().unwrap(),
-        "--server-side-encryption",
-        "aws:kms",
-        "--ssekms-key-id",
-        &key_arn,
-    ]));
+        &src,
+        &[
+            "--server-side-encryption",
+            "aws:kms",
+            "--ssekms-key-id",
+            &key_arn,
+        ],
+    ));
     assert_eq!(put["SSEKMSKeyId"], key_arn.as_str());
-    let head = json(&s3seal.aws(&["s3api", "head-object", "--bucket", &b, "--key", "named"]));
+    let head = json(&s3seal.head(&b, "named"));
     assert_eq!(head["SSEKMSKeyId"], key_arn.as_str());
 
     // By bare key id and by alias.
     let key_id = key_arn.rsplit('/').next().unwrap();
-    ok(&s3seal.aws(&[
-        "s3api",
-        "put-object",
-        "--bucket",
+    ok(&s3seal.put_file(
         &b,
-        "--key",
         "by-id",
-        "--body",
-        src.to_str().unwrap(),
-        "--server-side-encryption",
-        "aws:kms",
-        "--ssekms-key-id",
-        key_id,
-    ]));
-    ok(&s3seal.aws(&[
-        "s3api",
-        "put-object",
-        "--bucket",
+        &src,
+        &[
+            "--server-side-encryption",
+            "aws:kms",
+            "--ssekms-key-id",
+            key_id,
+        ],
+    ));
+    ok(&s3seal.put_file(
         &b,
-        "--key",
         "by-alias",
-        "--body",
-        src.to_str().unwrap(),
-        "--server-side-encryption",
-        "aws:kms",
-        "--ssekms-key-id",
-        "alias/aws/s3",
-    ]));
+        &src,
+        &[
+            "--server-side-encryption",
+            "aws:kms",
+            "--ssekms-key-id",
+            "alias/aws/s3",
+        ],
+    ));
 
-    ok(&s3seal.aws(&[
-        "s3api",
-        "put-object",
-        "--bucket",
-        &b,
-        "--key",
-        "sse-s3",
-        "--body",
-        src.to_str().unwrap(),
-        "--server-side-encryption",
-        "AES256",
-    ]));
-    let head = json(&s3seal.aws(&["s3api", "head-object", "--bucket", &b, "--key", "sse-s3"]));
+    ok(&s3seal.put_file(&b, "sse-s3", &src, &["--server-side-encryption", "AES256"]));
+    let head = json(&s3seal.head(&b, "sse-s3"));
     assert_eq!(head["ServerSideEncryption"], "AES256");
-    let raw = json(&upstream_aws(&[
-        "s3api",
-        "head-object",
-        "--bucket",
-        &b,
-        "--key",
-        "sse-s3",
-    ]));
+    let raw = json(&upstream_head(&b, "sse-s3"));
     assert_eq!(
         format!(
             "arn:aws:kms:us-east-1:000000000000:key/{}",
@@ -261,30 +207,19 @@ fn upload_naming_a_key_uses_it_and_aes256_uses_the_default_key() {
 
     // An encryption context travels with the object and is reported back.
     let ctx = "eyJwcm9qZWN0IjoiczNzZWFsIn0="; // {"project":"s3seal"}
-    ok(&s3seal.aws(&[
-        "s3api",
-        "put-object",
-        "--bucket",
+    ok(&s3seal.put_file(
         &b,
-        "--key",
         "ctx",
-        "--body",
-        src.to_str().unwrap(),
-        "--server-side-encryption",
-        "aws:kms",
-        "--ssekms-encryption-context",
-        ctx,
-    ]));
+        &src,
+        &[
+            "--server-side-encryption",
+            "aws:kms",
+            "--ssekms-encryption-context",
+            ctx,
+        ],
+    ));
     let dst = dir.path().join("ctx.out");
-    ok(&s3seal.aws(&[
-        "s3api",
-        "get-object",
-        "--bucket",
-        &b,
-        "--key",
-        "ctx",
-        dst.to_str().unwrap(),
-    ]));
+    ok(&s3seal.get_file(&b, "ctx", &dst));
     assert_eq!(read(&dst), b"named key data");
 }
 
@@ -295,51 +230,25 @@ fn unknown_or_disabled_keys_store_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let src = temp_file(dir.path(), "f", b"secret");
     let missing = "arn:aws:kms:us-east-1:000000000000:key/00000000-0000-4000-8000-000000000000";
-    let out = s3seal.aws(&[
-        "s3api",
-        "put-object",
-        "--bucket",
+    let out = s3seal.put_file(
         &b,
-        "--key",
         "k",
-        "--body",
-        src.to_str().unwrap(),
-        "--server-side-encryption",
-        "aws:kms",
-        "--ssekms-key-id",
-        missing,
-    ]);
-    fails_with(&out, "KMS.NotFoundException");
-    fails_with(
-        &upstream_aws(&["s3api", "head-object", "--bucket", &b, "--key", "k"]),
-        "404",
+        &src,
+        &[
+            "--server-side-encryption",
+            "aws:kms",
+            "--ssekms-key-id",
+            missing,
+        ],
     );
+    fails_with(&out, "KMS.NotFoundException");
+    fails_with(&upstream_head(&b, "k"), "404");
 
-    let out = s3seal.aws(&[
-        "s3api",
-        "put-object",
-        "--bucket",
-        &b,
-        "--key",
-        "k",
-        "--body",
-        src.to_str().unwrap(),
-        "--ssekms-key-id",
-        missing,
-    ]);
+    let out = s3seal.put_file(&b, "k", &src, &["--ssekms-key-id", missing]);
     fails_with(&out, "InvalidArgument");
 
     // Disable a key (offline tool), restart: uploads and reads under it fail.
-    ok(&s3seal.aws(&[
-        "s3api",
-        "put-object",
-        "--bucket",
-        &b,
-        "--key",
-        "before",
-        "--body",
-        src.to_str().unwrap(),
-    ]));
+    ok(&s3seal.put_file(&b, "before", &src, &[]));
     let state = s3seal.stop();
     let default_key = S3seal::kms_cli(&state, &["default-key"]);
     S3seal::kms_cli(&state, &["disable-key", &default_key]);
@@ -347,32 +256,12 @@ fn unknown_or_disabled_keys_store_nothing() {
         dir: Some(state.clone()),
         ..Default::default()
     });
-    let out = s3seal.aws(&[
-        "s3api",
-        "put-object",
-        "--bucket",
-        &b,
-        "--key",
-        "k2",
-        "--body",
-        src.to_str().unwrap(),
-    ]);
+    let out = s3seal.put_file(&b, "k2", &src, &[]);
     fails_with(&out, "KMS.DisabledException");
-    fails_with(
-        &upstream_aws(&["s3api", "head-object", "--bucket", &b, "--key", "k2"]),
-        "404",
-    );
+    fails_with(&upstream_head(&b, "k2"), "404");
     let dst = dir.path().join("before.out");
     fails_with(
-        &s3seal.aws(&[
-            "s3api",
-            "get-object",
-            "--bucket",
-            &b,
-            "--key",
-            "before",
-            dst.to_str().unwrap(),
-        ]),
+        &s3seal.get_file(&b, "before", &dst),
         "KMS.DisabledException",
     );
     let state = s3seal.stop();
@@ -381,15 +270,7 @@ fn unknown_or_disabled_keys_store_nothing() {
         dir: Some(state),
         ..Default::default()
     });
-    ok(&s3seal.aws(&[
-        "s3api",
-        "get-object",
-        "--bucket",
-        &b,
-        "--key",
-        "before",
-        dst.to_str().unwrap(),
-    ]));
+    ok(&s3seal.get_file(&b, "before", &dst));
     assert_eq!(read(&dst), b"secret");
 }
 
@@ -430,81 +311,29 @@ fn tampered_or_truncated_ciphertext_never_yields_plaintext() {
     let data = test_data(200_000, 11);
     let src = temp_file(dir.path(), "f", &data);
     for key in ["flip", "trunc", "trunc-consistent", "moved-src"] {
-        ok(&s3seal.aws(&[
-            "s3api",
-            "put-object",
-            "--bucket",
-            &b,
-            "--key",
-            key,
-            "--body",
-            src.to_str().unwrap(),
-        ]));
+        ok(&s3seal.put_file(&b, key, &src, &[]));
     }
     let raw = stored_bytes(&b, "flip", dir.path());
-    let meta = json(&upstream_aws(&[
-        "s3api",
-        "head-object",
-        "--bucket",
-        &b,
-        "--key",
-        "flip",
-    ]))["Metadata"]
-        .clone();
+    let meta = json(&upstream_head(&b, "flip"))["Metadata"].clone();
     let dst = dir.path().join("out");
 
     // One flipped bit in the middle of the second segment.
     let mut flipped = raw.clone();
     flipped[36 + 65536 + 16 + 1000] ^= 0x01;
     replace_stored(&b, "flip", &flipped, &meta, dir.path());
-    let out = s3seal.aws(&[
-        "s3api",
-        "get-object",
-        "--bucket",
-        &b,
-        "--key",
-        "flip",
-        dst.to_str().unwrap(),
-    ]);
+    let out = s3seal.get_file(&b, "flip", &dst);
     assert!(!out.status.success(), "GET of a tampered object must fail");
     assert_ne!(std::fs::read(&dst).unwrap_or_default(), data);
 
     // Truncated: the stored length no longer matches the metadata → error before any byte.
     let raw = stored_bytes(&b, "trunc", dir.path());
-    let meta = json(&upstream_aws(&[
-        "s3api",
-        "head-object",
-        "--bucket",
-        &b,
-        "--key",
-        "trunc",
-    ]))["Metadata"]
-        .clone();
+    let meta = json(&upstream_head(&b, "trunc"))["Metadata"].clone();
     replace_stored(&b, "trunc", &raw[..raw.len() - 65552], &meta, dir.path());
-    fails_with(
-        &s3seal.aws(&[
-            "s3api",
-            "get-object",
-            "--bucket",
-            &b,
-            "--key",
-            "trunc",
-            dst.to_str().unwrap(),
-        ]),
-        "InternalError",
-    );
+    fails_with(&s3seal.get_file(&b, "trunc", &dst), "InternalError");
 
     // Truncated with metadata edited to match: the authenticated header disagrees.
     let raw = stored_bytes(&b, "trunc-consistent", dir.path());
-    let mut meta = json(&upstream_aws(&[
-        "s3api",
-        "head-object",
-        "--bucket",
-        &b,
-        "--key",
-        "trunc-consistent",
-    ]))["Metadata"]
-        .clone();
+    let mut meta = json(&upstream_head(&b, "trunc-consistent"))["Metadata"].clone();
     let short = 2 * 65536;
     meta["s3seal-len"] = serde_json::json!(short.to_string());
     replace_stored(
@@ -514,15 +343,7 @@ fn tampered_or_truncated_ciphertext_never_yields_plaintext() {
         &meta,
         dir.path(),
     );
-    let out = s3seal.aws(&[
-        "s3api",
-        "get-object",
-        "--bucket",
-        &b,
-        "--key",
-        "trunc-consistent",
-        dst.to_str().unwrap(),
-    ]);
+    let out = s3seal.get_file(&b, "trunc-consistent", &dst);
     assert!(
         !out.status.success(),
         "a consistently truncated object must not be served"
@@ -530,39 +351,12 @@ fn tampered_or_truncated_ciphertext_never_yields_plaintext() {
 
     // An object copied to another key on the upstream does not decrypt there (context binds the key).
     let raw = stored_bytes(&b, "moved-src", dir.path());
-    let meta = json(&upstream_aws(&[
-        "s3api",
-        "head-object",
-        "--bucket",
-        &b,
-        "--key",
-        "moved-src",
-    ]))["Metadata"]
-        .clone();
+    let meta = json(&upstream_head(&b, "moved-src"))["Metadata"].clone();
     replace_stored(&b, "moved-dst", &raw, &meta, dir.path());
-    fails_with(
-        &s3seal.aws(&[
-            "s3api",
-            "get-object",
-            "--bucket",
-            &b,
-            "--key",
-            "moved-dst",
-            dst.to_str().unwrap(),
-        ]),
-        "InternalError",
-    );
+    fails_with(&s3seal.get_file(&b, "moved-dst", &dst), "InternalError");
 
     // The untouched original still reads fine.
-    ok(&s3seal.aws(&[
-        "s3api",
-        "get-object",
-        "--bucket",
-        &b,
-        "--key",
-        "moved-src",
-        dst.to_str().unwrap(),
-    ]));
+    ok(&s3seal.get_file(&b, "moved-src", &dst));
     assert_eq!(read(&dst), data);
 }
 
@@ -573,16 +367,7 @@ fn body_not_matching_its_signed_hash_stores_nothing() {
     // A previous version must survive a failed overwrite.
     let dir = tempfile::tempdir().unwrap();
     let src = temp_file(dir.path(), "f", b"previous version");
-    ok(&s3seal.aws(&[
-        "s3api",
-        "put-object",
-        "--bucket",
-        &b,
-        "--key",
-        "kept",
-        "--body",
-        src.to_str().unwrap(),
-    ]));
+    ok(&s3seal.put_file(&b, "kept", &src, &[]));
 
     for key in ["new", "kept"] {
         let out = s3seal.python("raw_requests.py", &["bad-payload-hash", &b, key]);
@@ -596,20 +381,9 @@ fn body_not_matching_its_signed_hash_stores_nothing() {
             "{result}"
         );
     }
-    fails_with(
-        &upstream_aws(&["s3api", "head-object", "--bucket", &b, "--key", "new"]),
-        "404",
-    );
+    fails_with(&upstream_head(&b, "new"), "404");
     let dst = dir.path().join("kept.out");
-    ok(&s3seal.aws(&[
-        "s3api",
-        "get-object",
-        "--bucket",
-        &b,
-        "--key",
-        "kept",
-        dst.to_str().unwrap(),
-    ]));
+    ok(&s3seal.get_file(&b, "kept", &dst));
     assert_eq!(read(&dst), b"previous version");
 
     // Control: the same raw client with a matching body succeeds.
@@ -670,16 +444,7 @@ fn content_free_operations_pass_through_and_others_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let src = temp_file(dir.path(), "f", b"x");
     for key in ["a", "b", "c"] {
-        ok(&s3seal.aws(&[
-            "s3api",
-            "put-object",
-            "--bucket",
-            &b,
-            "--key",
-            key,
-            "--body",
-            src.to_str().unwrap(),
-        ]));
+        ok(&s3seal.put_file(&b, key, &src, &[]));
     }
     ok(&s3seal.aws(&["s3api", "delete-object", "--bucket", &b, "--key", "a"]));
     let deleted = json(&s3seal.aws(&[
@@ -733,15 +498,7 @@ fn content_free_operations_pass_through_and_others_are_refused() {
         src.to_str().unwrap(),
     ]));
     let dst = dir.path().join("plain.out");
-    let head = json(&s3seal.aws(&[
-        "s3api",
-        "get-object",
-        "--bucket",
-        &b,
-        "--key",
-        "plain",
-        dst.to_str().unwrap(),
-    ]));
+    let head = json(&s3seal.get_file(&b, "plain", &dst));
     assert_eq!(read(&dst), b"x");
     assert!(head.get("ServerSideEncryption").is_none(), "{head}");
 
@@ -760,39 +517,22 @@ fn reserved_metadata_and_sse_c_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let src = temp_file(dir.path(), "f", b"x");
     fails_with(
-        &s3seal.aws(&[
-            "s3api",
-            "put-object",
-            "--bucket",
-            &b,
-            "--key",
-            "k",
-            "--body",
-            src.to_str().unwrap(),
-            "--metadata",
-            "s3seal-len=1",
-        ]),
+        &s3seal.put_file(&b, "k", &src, &["--metadata", "s3seal-len=1"]),
         "InvalidArgument",
     );
     fails_with(
-        &s3seal.aws(&[
-            "s3api",
-            "put-object",
-            "--bucket",
+        &s3seal.put_file(
             &b,
-            "--key",
             "k",
-            "--body",
-            src.to_str().unwrap(),
-            "--sse-customer-algorithm",
-            "AES256",
-            "--sse-customer-key",
-            "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=",
-        ]),
+            &src,
+            &[
+                "--sse-customer-algorithm",
+                "AES256",
+                "--sse-customer-key",
+                "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=",
+            ],
+        ),
         "NotImplemented",
     );
-    fails_with(
-        &upstream_aws(&["s3api", "head-object", "--bucket", &b, "--key", "k"]),
-        "404",
-    );
+    fails_with(&upstream_head(&b, "k"), "404");
 }

@@ -324,6 +324,40 @@ level = "info"
         aws_cli(&self.endpoint(), CLIENT_KEY, CLIENT_SECRET, REGION, args)
     }
 
+    /// `aws s3api put-object` of a file, with extra CLI arguments.
+    pub fn put_file(&self, bucket: &str, key: &str, file: &Path, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "s3api",
+            "put-object",
+            "--bucket",
+            bucket,
+            "--key",
+            key,
+            "--body",
+            file.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        self.aws(&args)
+    }
+
+    /// `aws s3api get-object` into a file.
+    pub fn get_file(&self, bucket: &str, key: &str, dst: &Path) -> Output {
+        self.aws(&[
+            "s3api",
+            "get-object",
+            "--bucket",
+            bucket,
+            "--key",
+            key,
+            dst.to_str().unwrap(),
+        ])
+    }
+
+    /// `aws s3api head-object`.
+    pub fn head(&self, bucket: &str, key: &str) -> Output {
+        self.aws(&["s3api", "head-object", "--bucket", bucket, "--key", key])
+    }
+
     /// The aws CLI with other credentials.
     pub fn aws_as(&self, key: &str, secret: &str, args: &[&str]) -> Output {
         aws_cli(&self.endpoint(), key, secret, REGION, args)
@@ -406,6 +440,11 @@ pub fn aws_cli(endpoint: &str, key: &str, secret: &str, region: &str, args: &[&s
 pub fn upstream_aws(args: &[&str]) -> Output {
     let g = garage();
     aws_cli(&g.endpoint(), &g.key_id, &g.secret, "garage", args)
+}
+
+/// `aws s3api head-object` directly on Garage.
+pub fn upstream_head(bucket: &str, key: &str) -> Output {
+    upstream_aws(&["s3api", "head-object", "--bucket", bucket, "--key", key])
 }
 
 #[track_caller]
