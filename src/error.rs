@@ -30,6 +30,7 @@ pub enum S3ErrorCode {
     InvalidArgument,
     InvalidBucketName,
     InvalidDigest,
+    InvalidRange,
     InvalidRequest,
     InvalidURI,
     KmsDisabled,
@@ -61,6 +62,7 @@ impl S3ErrorCode {
             InvalidArgument => "InvalidArgument",
             InvalidBucketName => "InvalidBucketName",
             InvalidDigest => "InvalidDigest",
+            InvalidRange => "InvalidRange",
             InvalidRequest => "InvalidRequest",
             InvalidURI => "InvalidURI",
             KmsDisabled => "KMS.DisabledException",
@@ -89,6 +91,7 @@ impl S3ErrorCode {
             NotImplemented => StatusCode::NOT_IMPLEMENTED,
             ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
+            InvalidRange => StatusCode::RANGE_NOT_SATISFIABLE,
             AuthorizationHeaderMalformed
             | BadDigest
             | EntityTooLarge

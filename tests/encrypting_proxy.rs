@@ -429,6 +429,40 @@ fn boto3_round_trips_metadata_and_verifies_digests() {
 }
 
 #[test]
+fn range_reads_fetch_segments_and_match_s3_semantics() {
+    let s3seal = S3seal::start();
+    let b = make_bucket(&s3seal, "ranges");
+    let out: serde_json::Value =
+        serde_json::from_str(&ok(&s3seal.python("boto3_scenarios.py", &["ranges", &b]))).unwrap();
+    assert_eq!(out["checked"], 200, "{out}");
+    assert_eq!(
+        out["unsatisfiable"],
+        serde_json::json!(["InvalidRange", 416]),
+        "{out}"
+    );
+    assert_eq!(out["head_length"], 10, "{out}");
+    assert_eq!(out["head_range"], "bytes 10-19/300000", "{out}");
+    assert_eq!(
+        out["multi_range_length"], 300_000,
+        "several ranges are ignored, as on S3: {out}"
+    );
+    assert_eq!(out["direct"], "234", "{out}");
+
+    // The aws CLI downloads objects above 8 MiB with parallel ranged GETs.
+    let dir = tempfile::tempdir().unwrap();
+    let data = test_data(20 << 20, 21);
+    let src = temp_file(dir.path(), "big", &data);
+    ok(&s3seal.put_file(&b, "big", &src, &[]));
+    let dst = dir.path().join("big.down");
+    ok(&s3seal.aws(&["s3", "cp", &format!("s3://{b}/big"), dst.to_str().unwrap()]));
+    assert_eq!(read(&dst), data);
+    assert!(
+        s3seal.log().matches("status=206").count() >= 2,
+        "the CLI used ranged GETs"
+    );
+}
+
+#[test]
 fn content_free_operations_pass_through_and_others_are_refused() {
     let s3seal = S3seal::start();
     let b = make_bucket(&s3seal, "pass");

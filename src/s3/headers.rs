@@ -121,6 +121,7 @@ fn dropped_from_response(name: &HeaderName, sealed: bool) -> bool {
     );
     let ciphertext_descriptors = sealed
         && (n == "content-length"
+            || n == "content-range"
             || n == "content-md5"
             || n.starts_with("x-amz-checksum-")
             || n.starts_with("x-amz-server-side-encryption")

@@ -14,6 +14,7 @@ pub mod headers;
 pub mod object_get;
 pub mod object_put;
 pub mod passthrough;
+pub mod range;
 pub mod route;
 pub mod sse;
 pub mod upstream_response;

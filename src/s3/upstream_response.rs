@@ -70,6 +70,20 @@ pub async fn relay_error(response: Response<Incoming>) -> Result<Response<ProxyB
     Ok(out)
 }
 
+/// Reads a small upstream body (a stream header, an error document) in full.
+pub async fn collect_small(response: Response<Incoming>) -> Result<Bytes, S3Error> {
+    Limited::new(response.into_body(), MAX_ERROR_BODY)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| {
+            S3Error::new(
+                crate::error::S3ErrorCode::ServiceUnavailable,
+                format!("reading from the upstream failed: {e}"),
+            )
+        })
+}
+
 /// The `<Code>` of an S3 XML error document.
 pub fn error_code(xml: &[u8]) -> Option<String> {
     use quick_xml::events::Event;

@@ -78,6 +78,39 @@ impl StreamLayout {
     pub fn segment_offset(&self, index: u64) -> u64 {
         HEADER_LEN + index * (self.segment_size + TAG_LEN)
     }
+
+    /// The segments holding plaintext bytes `first..=last` of a stream of
+    /// `plaintext_len` bytes, and where they lie in the sealed stream.
+    pub fn segments_for(&self, plaintext_len: u64, first: u64, last: u64) -> SegmentSpan {
+        let first_segment = first / self.segment_size;
+        let last_segment = last / self.segment_size;
+        let sealed_first = self.segment_offset(first_segment);
+        let sealed_last = self.segment_offset(last_segment)
+            + self.segment_plaintext_len(plaintext_len, last_segment)
+            + TAG_LEN
+            - 1;
+        SegmentSpan {
+            first_segment,
+            last_segment,
+            sealed_first,
+            sealed_last,
+            skip: first - first_segment * self.segment_size,
+            take: last - first + 1,
+        }
+    }
+}
+
+/// Where a plaintext byte range lives in a sealed stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentSpan {
+    pub first_segment: u64,
+    pub last_segment: u64,
+    /// Inclusive byte range of those segments in the sealed stream.
+    pub sealed_first: u64,
+    pub sealed_last: u64,
+    /// Plaintext bytes to drop from the first segment, then bytes to keep.
+    pub skip: u64,
+    pub take: u64,
 }
 
 #[cfg(test)]
@@ -116,7 +149,35 @@ mod tests {
         assert_eq!(StreamLayout::new(12).unwrap().segment_size(), 4096);
     }
 
+    #[test]
+    fn segment_spans() {
+        let l = StreamLayout::new(12).unwrap(); // 4 KiB segments
+        let span = l.segments_for(10_000, 4095, 4096);
+        assert_eq!((span.first_segment, span.last_segment), (0, 1));
+        assert_eq!(span.sealed_first, 36);
+        assert_eq!(span.sealed_last, 36 + 2 * 4112 - 1);
+        assert_eq!((span.skip, span.take), (4095, 2));
+        let tail = l.segments_for(10_000, 9_999, 9_999);
+        assert_eq!(tail.first_segment, 2);
+        assert_eq!(tail.sealed_last, l.sealed_len(10_000).unwrap() - 1);
+    }
+
     proptest! {
+        /// The span's segments cover the range, and lie inside the sealed stream.
+        #[test]
+        fn spans_cover_the_range(len in 1u64..200_000, a in any::<u64>(), b in any::<u64>()) {
+            let l = StreamLayout::new(12).unwrap();
+            let (first, last) = { let (x, y) = (a % len, b % len); (x.min(y), x.max(y)) };
+            let span = l.segments_for(len, first, last);
+            prop_assert!(span.first_segment * 4096 <= first);
+            prop_assert!((span.last_segment + 1) * 4096 > last);
+            prop_assert!(span.sealed_last < l.sealed_len(len).unwrap());
+            prop_assert_eq!(span.skip + span.take, last - span.first_segment * 4096 + 1);
+            let sealed_segments = span.sealed_last + 1 - span.sealed_first;
+            let plain_in_segments: u64 = (span.first_segment..=span.last_segment).map(|i| l.segment_plaintext_len(len, i)).sum();
+            prop_assert_eq!(sealed_segments, plain_in_segments + TAG_LEN * (span.last_segment - span.first_segment + 1));
+        }
+
         #[test]
         fn sealed_len_round_trips(p in 0u64..(1u64 << 40), log2 in 12u8..=24) {
             let l = StreamLayout::new(log2).unwrap();

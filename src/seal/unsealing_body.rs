@@ -1,5 +1,9 @@
 //! [`UnsealingBody`]: verifies and decrypts a sealed stream as it flows.
 //!
+//! It reads either a whole stream (header first) or, for range reads, a span
+//! of consecutive segments whose header was read separately, and releases
+//! only the requested window of plaintext.
+//!
 //! Plaintext of a segment is released only after the segment's tag verified.
 //! A truncated stream, trailing bytes, a header that disagrees with the
 //! object's metadata, or any failed tag ends the body with an error; hyper
@@ -12,7 +16,7 @@ use std::task::{Context, Poll, ready};
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 
-use super::layout::{HEADER_LEN, TAG_LEN};
+use super::layout::{HEADER_LEN, SegmentSpan, TAG_LEN};
 use super::segment::StreamCipher;
 use super::{SealError, StreamHeader};
 use crate::body::BoxError;
@@ -37,7 +41,13 @@ pub struct UnsealingBody<B> {
     state: State,
     buf: BytesMut,
     next_index: u64,
+    /// Index of the last segment this body reads (`None`: the stream's last).
+    last_index: Option<u64>,
+    /// Plaintext bytes still to drop from the front, and still to release.
+    skip: u64,
+    remaining: u64,
     sealed_seen: u64,
+    sealed_expected: u64,
 }
 
 impl<B> UnsealingBody<B>
@@ -45,6 +55,7 @@ where
     B: Body<Data = Bytes> + Unpin,
     B::Error: Into<BoxError>,
 {
+    /// Reads a whole stream, header first.
     pub fn new(inner: B, data_key: DataKey, expected: ExpectedStream) -> Self {
         UnsealingBody {
             inner,
@@ -52,7 +63,34 @@ where
             state: State::Header(data_key),
             buf: BytesMut::new(),
             next_index: 0,
+            last_index: None,
+            skip: 0,
+            remaining: expected.plaintext_len,
             sealed_seen: 0,
+            sealed_expected: u64::MAX,
+        }
+    }
+
+    /// Reads the segments of `span` (fetched without the header, which the
+    /// caller already verified into `cipher`), releasing plaintext bytes
+    /// `skip .. skip + take` of the span.
+    pub fn for_span(
+        inner: B,
+        cipher: StreamCipher,
+        expected: ExpectedStream,
+        span: SegmentSpan,
+    ) -> Self {
+        UnsealingBody {
+            inner,
+            expected,
+            state: State::Segments(Box::new(cipher)),
+            buf: BytesMut::new(),
+            next_index: span.first_segment,
+            last_index: Some(span.last_segment),
+            skip: span.skip,
+            remaining: span.take,
+            sealed_seen: 0,
+            sealed_expected: span.sealed_last + 1 - span.sealed_first,
         }
     }
 
@@ -73,7 +111,9 @@ where
             let State::Header(key) = std::mem::replace(&mut self.state, State::Done) else {
                 unreachable!()
             };
-            self.state = State::Segments(Box::new(StreamCipher::new(&key, &header)?));
+            let cipher = StreamCipher::new(&key, &header)?;
+            self.sealed_expected = cipher.layout().sealed_len(header.plaintext_len)?;
+            self.state = State::Segments(Box::new(cipher));
         }
         let State::Segments(cipher) = &self.state else {
             return if self.buf.is_empty() {
@@ -91,21 +131,18 @@ where
         }
         let mut segment = self.buf.split_to(sealed);
         cipher.open_segment(self.next_index, &mut segment)?;
-        self.next_index += 1;
-        if self.next_index == cipher.segment_count() {
+        let last = self.last_index.unwrap_or(cipher.segment_count() - 1);
+        if self.next_index == last {
             self.state = State::Done;
         }
+        self.next_index += 1;
+        // Release only the requested window of plaintext.
+        let skip = self.skip.min(segment.len() as u64);
+        let _ = segment.split_to(skip as usize);
+        self.skip -= skip;
+        segment.truncate(self.remaining.min(segment.len() as u64) as usize);
+        self.remaining -= segment.len() as u64;
         Ok(Some(segment.freeze()))
-    }
-
-    fn expected_sealed_len(&self) -> u64 {
-        match &self.state {
-            State::Segments(c) => c
-                .layout()
-                .sealed_len(self.expected.plaintext_len)
-                .unwrap_or(u64::MAX),
-            _ => u64::MAX,
-        }
     }
 }
 
@@ -148,7 +185,7 @@ where
                     return if matches!(this.state, State::Done) && this.buf.is_empty() {
                         Poll::Ready(None)
                     } else {
-                        let expected = this.expected_sealed_len();
+                        let expected = this.sealed_expected;
                         let actual = this.sealed_seen;
                         this.state = State::Done;
                         Poll::Ready(Some(Err(SealError::Truncated { expected, actual }.into())))
@@ -159,7 +196,7 @@ where
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.expected.plaintext_len)
+        SizeHint::with_exact(self.remaining)
     }
 }
 
@@ -168,6 +205,7 @@ mod tests {
     use super::*;
     use crate::body::FailureSlot;
     use crate::seal::SealingBody;
+    use crate::seal::segment::StreamCipher;
     use http_body_util::{BodyExt, StreamBody};
     use proptest::prelude::*;
 
@@ -267,6 +305,73 @@ mod tests {
         assert!(unseal(&key, &sealed, 19_999, 4096).is_err());
         // Wrong key.
         assert!(unseal(&DataKey::generate().unwrap(), &sealed, 20_000, 4096).is_err());
+    }
+
+    /// Reads plaintext `first..=last` the way a range GET does: header apart, then the span.
+    fn unseal_range(
+        key: &DataKey,
+        sealed: &[u8],
+        len: u64,
+        first: u64,
+        last: u64,
+    ) -> Result<Vec<u8>, String> {
+        let header = StreamHeader::decode(&sealed[..36]).unwrap();
+        let cipher = StreamCipher::new(key, &header).unwrap();
+        let span = cipher.layout().segments_for(len, first, last);
+        let bytes = &sealed[span.sealed_first as usize..=span.sealed_last as usize];
+        let expected = ExpectedStream {
+            part_number: 0,
+            plaintext_len: len,
+        };
+        run(UnsealingBody::for_span(
+            chunks(bytes, 1500),
+            cipher,
+            expected,
+            span,
+        ))
+    }
+
+    #[test]
+    fn ranges_and_their_tampering() {
+        let key = DataKey::generate().unwrap();
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i % 253) as u8).collect();
+        let sealed = seal(&key, &data, 12, 3000);
+        for (first, last) in [
+            (0, 0),
+            (0, 19_999),
+            (4095, 4096),
+            (8192, 8192),
+            (19_999, 19_999),
+            (100, 12_000),
+        ] {
+            assert_eq!(
+                unseal_range(&key, &sealed, 20_000, first, last).unwrap(),
+                &data[first as usize..=last as usize]
+            );
+        }
+        // A flipped byte inside the span fails; one outside it is not read.
+        let mut flipped = sealed.clone();
+        flipped[36 + 4112 + 5] ^= 1;
+        assert!(unseal_range(&key, &flipped, 20_000, 4096, 4100).is_err());
+        assert!(unseal_range(&key, &flipped, 20_000, 0, 10).is_ok());
+        // A short span (upstream returned fewer bytes) fails.
+        let header = StreamHeader::decode(&sealed[..36]).unwrap();
+        let cipher = StreamCipher::new(&key, &header).unwrap();
+        let span = cipher.layout().segments_for(20_000, 0, 5000);
+        let short = &sealed[span.sealed_first as usize..span.sealed_last as usize];
+        let expected = ExpectedStream {
+            part_number: 0,
+            plaintext_len: 20_000,
+        };
+        assert!(
+            run(UnsealingBody::for_span(
+                chunks(short, 1000),
+                cipher,
+                expected,
+                span
+            ))
+            .is_err()
+        );
     }
 
     #[test]

@@ -4,7 +4,10 @@
                         cache-control, content-disposition; default checksum behaviour
   bad-md5 BUCKET KEY    Content-MD5 of another body → BadDigest, nothing stored
   checksums BUCKET      each x-amz-checksum-* right (stored) and wrong (BadDigest)
+  ranges BUCKET         random ranges (open, suffix, across segment boundaries) against
+                        a plaintext model, 416s, HEAD with Range, a directly written object
 """
+import random
 import base64
 import hashlib
 import json
@@ -106,12 +109,59 @@ def checksums(bucket):
     return out
 
 
+def ranges(bucket):
+    s3 = proxy()
+    rng = random.Random(1234)
+    checked = 0
+    for n in [1, 65536, 65537, 300_000, 1024 * 1024 + 7]:
+        key = f"range-{n}"
+        body = data(n, n + 1)
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+        for i in range(40):
+            kind = i % 4
+            a = rng.randrange(n)
+            if kind == 0:
+                b = rng.randrange(a, n)
+                spec, want = f"bytes={a}-{b}", body[a:b + 1]
+            elif kind == 1:
+                spec, want = f"bytes={a}-", body[a:]
+            elif kind == 2:
+                k = rng.randrange(1, n + 10)
+                spec, want = f"bytes=-{k}", body[-k:]
+            else:  # around a segment boundary
+                edge = 65536 * rng.randrange(1, max(2, n // 65536 + 1))
+                a = max(0, min(n - 1, edge - rng.randrange(1, 3)))
+                b = min(n - 1, edge + rng.randrange(0, 3))
+                spec, want = f"bytes={a}-{b}", body[a:b + 1]
+            got = s3.get_object(Bucket=bucket, Key=key, Range=spec)
+            read = got["Body"].read()
+            assert read == want, (n, spec, len(read), len(want))
+            assert got["ContentLength"] == len(want), (n, spec)
+            first = n - len(want)
+            if kind != 2:
+                first = int(spec.split("=")[1].split("-")[0])
+            assert got["ContentRange"] == f"bytes {first}-{first + len(want) - 1}/{n}", (spec, got["ContentRange"])
+            checked += 1
+    big = "range-300000"
+    unsatisfiable = error_code(lambda: s3.get_object(Bucket=bucket, Key=big, Range="bytes=300000-"))
+    head = s3.head_object(Bucket=bucket, Key=big, Range="bytes=10-19")
+    multi = s3.get_object(Bucket=bucket, Key=big, Range="bytes=0-1,5-6")
+    whole = len(multi["Body"].read())
+    # A plaintext object written straight to the upstream is ranged as stored.
+    upstream().put_object(Bucket=bucket, Key="direct", Body=b"0123456789")
+    direct = s3.get_object(Bucket=bucket, Key="direct", Range="bytes=2-4")["Body"].read().decode()
+    return {"checked": checked, "unsatisfiable": unsatisfiable, "head_length": head["ContentLength"],
+            "head_range": head["ContentRange"], "multi_range_length": whole, "direct": direct}
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "roundtrip":
         result = roundtrip(sys.argv[2])
     elif cmd == "bad-md5":
         result = bad_md5(sys.argv[2], sys.argv[3])
+    elif cmd == "ranges":
+        result = ranges(sys.argv[2])
     elif cmd == "checksums":
         result = checksums(sys.argv[2])
     else:
