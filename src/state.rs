@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::auth::{Authenticator, CredentialStore};
 use crate::config::Config;
 use crate::kms::{KeyManager, RootKey};
+use crate::s3::object_index::ObjectIndex;
 use crate::store::Store;
 use crate::upstream::UpstreamClient;
 
@@ -13,6 +14,7 @@ pub struct AppState {
     pub auth: Authenticator,
     pub upstream: UpstreamClient,
     pub kms: KeyManager,
+    pub index: ObjectIndex,
     /// Key id used when an upload names none (and for `AES256`).
     pub default_kms_key_id: String,
 }
@@ -22,16 +24,24 @@ pub struct AppState {
 pub struct StartupError(pub String);
 
 impl AppState {
-    /// Opens the store, checks the root key, ensures the default key exists.
+    /// Opens the store and the key service over it, checking the root key.
     pub fn open_key_manager(config: &Config) -> Result<KeyManager, StartupError> {
+        Self::key_manager(config, Self::open_store(config)?)
+    }
+
+    fn open_store(config: &Config) -> Result<Arc<Store>, StartupError> {
+        Ok(Arc::new(
+            Store::open(&config.store.path).map_err(|e| StartupError(e.to_string()))?,
+        ))
+    }
+
+    fn key_manager(config: &Config, store: Arc<Store>) -> Result<KeyManager, StartupError> {
         let root = match (&config.kms.root_key, &config.kms.root_key_file) {
             (Some(key), _) => RootKey::from_text(key.expose()),
             (None, Some(file)) => RootKey::from_file(file),
             (None, None) => Err(crate::kms::root::RootKeyError::Missing),
         }
         .map_err(|e| StartupError(e.to_string()))?;
-        let store =
-            Arc::new(Store::open(&config.store.path).map_err(|e| StartupError(e.to_string()))?);
         KeyManager::new(
             store,
             root,
@@ -42,7 +52,9 @@ impl AppState {
     }
 
     pub fn new(config: Config) -> Result<Self, StartupError> {
-        let kms = Self::open_key_manager(&config)?;
+        let store = Self::open_store(&config)?;
+        let kms = Self::key_manager(&config, store.clone())?;
+        let index = ObjectIndex::new(store);
         let default_kms_key_id = match &config.kms.default_key_id {
             Some(key_ref) => {
                 kms.describe_key(key_ref)
@@ -62,6 +74,7 @@ impl AppState {
             auth,
             upstream,
             kms,
+            index,
             default_kms_key_id,
         })
     }

@@ -463,6 +463,119 @@ fn range_reads_fetch_segments_and_match_s3_semantics() {
 }
 
 #[test]
+fn listings_report_plaintext_sizes_and_sync_transfers_nothing_twice() {
+    let s3seal = S3seal::start();
+    let b = make_bucket(&s3seal, "list");
+    let dir = tempfile::tempdir().unwrap();
+    let sizes = [0usize, 1, 65_536, 100_000, 3 << 20];
+    for (i, size) in sizes.iter().enumerate() {
+        let src = temp_file(dir.path(), &format!("f{i}"), &test_data(*size, i as u64));
+        ok(&s3seal.put_file(&b, &format!("dir/with space & amp {size}"), &src, &[]));
+    }
+    let plain = temp_file(dir.path(), "plain", b"0123456789");
+    ok(&upstream_aws(&[
+        "s3api",
+        "put-object",
+        "--bucket",
+        &b,
+        "--key",
+        "dir/direct",
+        "--body",
+        plain.to_str().unwrap(),
+    ]));
+
+    let expect_sizes = |listing: &serde_json::Value, field: &str| {
+        let entries = listing[field]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {field}: {listing}"));
+        for e in entries {
+            let key = e["Key"].as_str().unwrap();
+            let expected = if key == "dir/direct" {
+                10
+            } else {
+                key.rsplit(' ').next().unwrap().parse::<u64>().unwrap()
+            };
+            assert_eq!(e["Size"], expected, "{key}");
+        }
+        assert_eq!(entries.len(), sizes.len() + 1);
+    };
+    expect_sizes(
+        &json(&s3seal.aws(&["s3api", "list-objects-v2", "--bucket", &b])),
+        "Contents",
+    );
+    expect_sizes(
+        &json(&s3seal.aws(&["s3api", "list-objects", "--bucket", &b])),
+        "Contents",
+    );
+    let ls = ok(&s3seal.aws(&["s3", "ls", &format!("s3://{b}/dir/")]));
+    assert!(
+        ls.contains(" 3145728 dir") || ls.contains("3145728 with space & amp 3145728"),
+        "{ls}"
+    );
+    assert!(
+        !ls.contains(&sealed_len(100_000).to_string()),
+        "ciphertext size listed: {ls}"
+    );
+
+    // Another s3seal with an empty index rebuilds the sizes from the objects.
+    let fresh = S3seal::start();
+    expect_sizes(
+        &json(&fresh.aws(&["s3api", "list-objects-v2", "--bucket", &b])),
+        "Contents",
+    );
+
+    // aws s3 sync trusts listed sizes: a second sync of an unchanged tree transfers nothing.
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub")).unwrap();
+    for (i, size) in [0usize, 10, 70_000, 1 << 20, 5 << 20].iter().enumerate() {
+        std::fs::write(
+            tree.join(if i % 2 == 0 {
+                format!("f{i}")
+            } else {
+                format!("sub/f{i}")
+            }),
+            test_data(*size, 50 + i as u64),
+        )
+        .unwrap();
+    }
+    let first = ok(&s3seal.aws(&[
+        "s3",
+        "sync",
+        tree.to_str().unwrap(),
+        &format!("s3://{b}/tree"),
+    ]));
+    assert_eq!(first.matches("upload:").count(), 5, "{first}");
+    let second = ok(&s3seal.aws(&[
+        "s3",
+        "sync",
+        tree.to_str().unwrap(),
+        &format!("s3://{b}/tree"),
+    ]));
+    assert!(
+        !second.contains("upload:"),
+        "second sync re-uploaded: {second}"
+    );
+    let back = dir.path().join("back");
+    ok(&s3seal.aws(&[
+        "s3",
+        "sync",
+        &format!("s3://{b}/tree"),
+        back.to_str().unwrap(),
+    ]));
+    let again = ok(&s3seal.aws(&[
+        "s3",
+        "sync",
+        &format!("s3://{b}/tree"),
+        back.to_str().unwrap(),
+    ]));
+    assert!(
+        !again.contains("download:"),
+        "second download sync transferred: {again}"
+    );
+    assert_eq!(read(&back.join("sub/f3")), test_data(1 << 20, 53));
+}
+
+#[test]
 fn content_free_operations_pass_through_and_others_are_refused() {
     let s3seal = S3seal::start();
     let b = make_bucket(&s3seal, "pass");

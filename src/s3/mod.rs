@@ -4,6 +4,7 @@
 //! resolves its [`route::Operation`], and [`handle`] dispatches to
 //! - [`object_put`]: PutObject, sealing the body on its way upstream;
 //! - [`object_get`]: GetObject / HeadObject, unsealing on the way back;
+//! - [`listing`]: object listings, rewritten to plaintext sizes (from the [`object_index`]);
 //! - [`bucket`]: CreateBucket / GetBucketLocation, translating between s3seal's region and the upstream's;
 //! - [`passthrough`]: other operations without object content, forwarded faithfully;
 //!
@@ -11,7 +12,9 @@
 
 pub mod bucket;
 pub mod headers;
+pub mod listing;
 pub mod object_get;
+pub mod object_index;
 pub mod object_put;
 pub mod passthrough;
 pub mod range;
@@ -52,6 +55,9 @@ pub async fn handle(
         }
         (_, CreateBucket) => bucket::create_bucket(state, ctx, parts, body).await,
         (_, GetBucketLocation) => bucket::get_bucket_location(state, ctx, parts, body).await,
+        (_, ListObjects | ListObjectsV2 | ListObjectVersions) => {
+            listing::list(state, ctx, parts, body).await
+        }
         (Family::PassThrough, _) => passthrough::forward(state, ctx, parts, body).await,
         (_, operation) => Err(S3Error::not_implemented(operation.name())),
     }

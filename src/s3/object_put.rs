@@ -10,6 +10,7 @@ use hyper::body::Incoming;
 
 use super::RequestContext;
 use super::headers::{Forward, forward_request_headers, relay_response_headers};
+use super::object_index::IndexEntry;
 use super::sse::{self, SseRequest};
 use super::upstream_response;
 use crate::body::{self, FailureSlot, ProxyBody};
@@ -106,6 +107,17 @@ pub async fn put_object(
         return upstream_response::relay_error(response).await;
     }
 
+    if let Some(etag) = response
+        .headers()
+        .get(http::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+    {
+        let entry = IndexEntry {
+            etag: etag.to_string(),
+            plaintext_size: Some(plaintext_len),
+        };
+        state.index.record(bucket, key, &entry);
+    }
     let mut out = Response::new(body::empty());
     *out.status_mut() = StatusCode::OK;
     *out.headers_mut() = relay_response_headers(response.headers(), true);

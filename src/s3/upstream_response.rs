@@ -72,7 +72,12 @@ pub async fn relay_error(response: Response<Incoming>) -> Result<Response<ProxyB
 
 /// Reads a small upstream body (a stream header, an error document) in full.
 pub async fn collect_small(response: Response<Incoming>) -> Result<Bytes, S3Error> {
-    Limited::new(response.into_body(), MAX_ERROR_BODY)
+    collect_limited(response.into_body(), MAX_ERROR_BODY).await
+}
+
+/// Reads an upstream body of at most `limit` bytes in full.
+pub async fn collect_limited(body: Incoming, limit: usize) -> Result<Bytes, S3Error> {
+    Limited::new(body, limit)
         .collect()
         .await
         .map(|c| c.to_bytes())

@@ -15,6 +15,8 @@ use serde::de::DeserializeOwned;
 const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("kms_keys");
 const ALIASES: TableDefinition<&str, &str> = TableDefinition::new("kms_aliases");
 const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
+/// The object index: a rebuildable cache, see [`crate::s3::object_index`].
+const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("object_index");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -58,6 +60,7 @@ impl Store {
         io_err!(txn.open_table(KEYS))?;
         io_err!(txn.open_table(ALIASES))?;
         io_err!(txn.open_table(SETTINGS))?;
+        io_err!(txn.open_table(OBJECTS))?;
         io_err!(txn.commit())?;
         Ok(Store { db })
     }
@@ -172,6 +175,40 @@ impl Store {
         {
             let mut table = io_err!(txn.open_table(ALIASES))?;
             io_err!(table.insert(alias, key_id))?;
+        }
+        io_err!(txn.commit())
+    }
+
+    /// Reads an object-index entry.
+    pub fn get_object_entry<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let txn = io_err!(self.db.begin_read())?;
+        let table = io_err!(txn.open_table(OBJECTS))?;
+        match io_err!(table.get(key))? {
+            Some(value) => decode("object_index", value.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes (or, with `None`, removes) an object-index entry. The index is a
+    /// cache rebuilt from the objects themselves, so these commits skip the
+    /// fsync: a crash may lose recent entries, never correctness.
+    pub fn put_object_entry<T: Serialize>(
+        &self,
+        key: &str,
+        entry: Option<&T>,
+    ) -> Result<(), StoreError> {
+        let bytes = entry.map(encode).transpose()?;
+        let mut txn = io_err!(self.db.begin_write())?;
+        io_err!(txn.set_durability(redb::Durability::None))?;
+        {
+            let mut table = io_err!(txn.open_table(OBJECTS))?;
+            match &bytes {
+                Some(bytes) => io_err!(table.insert(key, bytes.as_slice()))?,
+                None => io_err!(table.remove(key))?,
+            };
         }
         io_err!(txn.commit())
     }

@@ -1,0 +1,335 @@
+//! ListObjects, ListObjectsV2 and ListObjectVersions with plaintext sizes.
+//!
+//! The upstream listing is rewritten event by event with quick-xml: every
+//! event is written back unchanged except the `<Size>` of each `<Contents>` /
+//! `<Version>` entry, which becomes the object's plaintext size. Sizes come
+//! from the [object index](super::object_index) on the common path; an entry
+//! the index does not know (an object written directly to the upstream, or an
+//! index that was lost) costs one HEAD, whose answer is then indexed.
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Response};
+use hyper::body::Incoming;
+use quick_xml::events::{BytesText, Event};
+
+use super::RequestContext;
+use super::object_index::IndexEntry;
+use super::passthrough::{read_small_body, send};
+use super::upstream_response;
+use crate::body::{self, ProxyBody};
+use crate::error::{S3Error, S3ErrorCode};
+use crate::seal::metadata::SealedObjectMetadata;
+use crate::state::AppState;
+use crate::upstream::{UpstreamPayload, UpstreamRequest};
+
+/// Upper bound on an upstream listing page (1000 entries with 1 KiB keys fit easily).
+const MAX_LISTING_BODY: usize = 16 * 1024 * 1024;
+
+pub async fn list(
+    state: &AppState,
+    ctx: &RequestContext,
+    parts: http::request::Parts,
+    body: Incoming,
+) -> Result<Response<ProxyBody>, S3Error> {
+    let bytes = read_small_body(&parts, ctx, body).await?;
+    let response = send(state, ctx, parts, bytes).await?;
+    if !response.status().is_success() {
+        return upstream_response::relay_error(response).await;
+    }
+    let (head, incoming) = response.into_parts();
+    let xml = upstream_response::collect_limited(incoming, MAX_LISTING_BODY).await?;
+    let bucket = ctx.s3.bucket.as_deref().unwrap_or_default();
+    let url_encoded = ctx.s3.query_value("encoding-type") == Some("url");
+    let rewritten = rewrite_sizes(&xml, |entry| {
+        resolve_size(state, bucket, url_encoded, entry)
+    })
+    .await?;
+    let mut out = Response::new(body::full(rewritten.clone()));
+    *out.status_mut() = head.status;
+    *out.headers_mut() = super::headers::relay_response_headers(&head.headers, false);
+    out.headers_mut().insert(
+        http::header::CONTENT_LENGTH,
+        HeaderValue::from(rewritten.len()),
+    );
+    Ok(out)
+}
+
+/// What the listing says about one object.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ListedEntry {
+    pub key: String,
+    pub etag: String,
+    pub version_id: Option<String>,
+    pub size: u64,
+}
+
+/// Rewrites `<Size>` of every `<Contents>`/`<Version>` with `size_of(entry)`.
+pub async fn rewrite_sizes<F, Fut>(xml: &[u8], mut size_of: F) -> Result<Bytes, S3Error>
+where
+    F: FnMut(ListedEntry) -> Fut,
+    Fut: std::future::Future<Output = Result<u64, S3Error>>,
+{
+    let malformed = |e: &dyn std::fmt::Display| {
+        S3Error::internal(format!("the upstream listing is not valid XML: {e}"))
+    };
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut writer = quick_xml::Writer::new(Vec::with_capacity(xml.len() + 64));
+    // Events of the entry being read, buffered until its size is known.
+    let mut entry: Option<(Vec<Event<'static>>, ListedEntry)> = None;
+    let mut depth_in_entry = 0usize;
+    let mut field: Option<Vec<u8>> = None;
+    let mut text = String::new();
+    loop {
+        let event = reader.read_event().map_err(|e| malformed(&e))?;
+        match &event {
+            Event::Eof => break,
+            Event::Start(start)
+                if entry.is_none()
+                    && matches!(start.local_name().as_ref(), b"Contents" | b"Version") =>
+            {
+                entry = Some((vec![event.clone().into_owned()], ListedEntry::default()));
+                depth_in_entry = 0;
+                continue;
+            }
+            _ => {}
+        }
+        let Some((events, listed)) = entry.as_mut() else {
+            writer.write_event(event).map_err(|e| malformed(&e))?;
+            continue;
+        };
+        match &event {
+            Event::Start(start) => {
+                depth_in_entry += 1;
+                if depth_in_entry == 1 {
+                    field = Some(start.local_name().as_ref().to_vec());
+                    text.clear();
+                }
+            }
+            Event::Text(t) if field.is_some() => {
+                text.push_str(&t.decode().map_err(|e| malformed(&e))?)
+            }
+            Event::GeneralRef(r) if field.is_some() => {
+                let name = r.decode().map_err(|e| malformed(&e))?;
+                text.push_str(
+                    &resolve_entity(&name)
+                        .ok_or_else(|| malformed(&format!("unknown entity &{name};")))?,
+                );
+            }
+            Event::End(end) if depth_in_entry == 0 => {
+                // The entry ends: resolve its size, then write it with the new <Size>.
+                events.push(Event::End(end.clone().into_owned()));
+                let (events, listed) = entry.take().expect("inside an entry");
+                let size = size_of(listed).await?;
+                write_entry(&mut writer, events, size).map_err(|e| malformed(&e))?;
+                continue;
+            }
+            Event::End(_) => {
+                if depth_in_entry == 1 {
+                    match field.take().as_deref() {
+                        Some(b"Key") => listed.key = std::mem::take(&mut text),
+                        Some(b"ETag") => listed.etag = std::mem::take(&mut text),
+                        Some(b"VersionId") => listed.version_id = Some(std::mem::take(&mut text)),
+                        Some(b"Size") => {
+                            listed.size = text
+                                .trim()
+                                .parse()
+                                .map_err(|_| malformed(&"a <Size> is not a number"))?
+                        }
+                        _ => {}
+                    }
+                }
+                depth_in_entry = depth_in_entry.saturating_sub(1);
+            }
+            _ => {}
+        }
+        events.push(event.into_owned());
+    }
+    if entry.is_some() {
+        return Err(malformed(&"the listing ends inside an entry"));
+    }
+    Ok(Bytes::from(writer.into_inner()))
+}
+
+/// Writes a buffered entry, replacing the text of its `<Size>` child.
+fn write_entry(
+    writer: &mut quick_xml::Writer<Vec<u8>>,
+    events: Vec<Event<'static>>,
+    size: u64,
+) -> Result<(), quick_xml::Error> {
+    let mut in_size = false;
+    let mut depth = 0usize;
+    for event in events {
+        match &event {
+            Event::Start(s) => {
+                depth += 1;
+                if depth == 2 && s.local_name().as_ref() == b"Size" {
+                    writer.write_event(event)?;
+                    writer.write_event(Event::Text(BytesText::new(&size.to_string())))?;
+                    in_size = true;
+                    continue;
+                }
+            }
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                in_size = false;
+            }
+            Event::Text(_) | Event::GeneralRef(_) if in_size => continue,
+            _ => {}
+        }
+        writer.write_event(event)?;
+    }
+    Ok(())
+}
+
+fn resolve_entity(name: &str) -> Option<String> {
+    match name {
+        "amp" => Some("&".into()),
+        "lt" => Some("<".into()),
+        "gt" => Some(">".into()),
+        "quot" => Some("\"".into()),
+        "apos" => Some("'".into()),
+        _ => {
+            let code = name
+                .strip_prefix("#x")
+                .map(|h| u32::from_str_radix(h, 16))
+                .or_else(|| name.strip_prefix('#').map(|d| d.parse()))?;
+            char::from_u32(code.ok()?).map(String::from)
+        }
+    }
+}
+
+/// The plaintext size of a listed object: from the index, else from one HEAD.
+async fn resolve_size(
+    state: &AppState,
+    bucket: &str,
+    url_encoded: bool,
+    listed: ListedEntry,
+) -> Result<u64, S3Error> {
+    let key = if url_encoded {
+        decode_url_key(&listed.key)?
+    } else {
+        listed.key.clone()
+    };
+    if listed.version_id.is_none()
+        && let Some(entry) = state.index.lookup(bucket, &key, &listed.etag)
+    {
+        return Ok(entry.plaintext_size.unwrap_or(listed.size));
+    }
+    let query = listed
+        .version_id
+        .iter()
+        .map(|v| ("versionId".to_string(), v.clone()))
+        .collect();
+    let request = UpstreamRequest {
+        method: Method::HEAD,
+        bucket: Some(bucket.to_string()),
+        key: Some(key.clone()),
+        query,
+        headers: http::HeaderMap::new(),
+        body: body::empty(),
+        payload: UpstreamPayload::empty(),
+    };
+    let head = state.upstream.send(request).await?;
+    if !head.status().is_success() {
+        // Deleted since the listing was made (or a delete marker): keep the listed size.
+        return Ok(listed.size);
+    }
+    let metadata = SealedObjectMetadata::from_headers(head.headers())
+        .ok()
+        .flatten();
+    let etag = head
+        .headers()
+        .get(http::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    if listed.version_id.is_none() && etag == listed.etag {
+        let entry = IndexEntry {
+            etag,
+            plaintext_size: metadata.as_ref().map(|m| m.plaintext_len),
+        };
+        state.index.record(bucket, &key, &entry);
+    }
+    Ok(metadata.map_or(listed.size, |m| m.plaintext_len))
+}
+
+/// Keys of `encoding-type=url` listings are form-encoded.
+fn decode_url_key(key: &str) -> Result<String, S3Error> {
+    percent_encoding::percent_decode_str(&key.replace('+', " "))
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| {
+            S3Error::new(
+                S3ErrorCode::InternalError,
+                "the upstream listing holds a key that is not valid UTF-8",
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(xml: &str, sizes: impl Fn(&ListedEntry) -> u64) -> (String, Vec<ListedEntry>) {
+        let seen = std::cell::RefCell::new(Vec::new());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let out = rt
+            .block_on(rewrite_sizes(xml.as_bytes(), |e| {
+                let size = sizes(&e);
+                seen.borrow_mut().push(e);
+                async move { Ok(size) }
+            }))
+            .unwrap();
+        (String::from_utf8(out.to_vec()).unwrap(), seen.into_inner())
+    }
+
+    const V2: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><KeyCount>2</KeyCount><Contents><Key>a &amp; b.txt</Key><LastModified>2026-01-01T00:00:00.000Z</LastModified><ETag>&quot;e1&quot;</ETag><Size>52</Size><StorageClass>STANDARD</StorageClass></Contents><Contents><Key>plain</Key><ETag>"e2"</ETag><Size>10</Size><Owner><ID>x</ID><DisplayName>Size</DisplayName></Owner></Contents><IsTruncated>false</IsTruncated></ListBucketResult>"#;
+
+    #[test]
+    fn only_sizes_change() {
+        let (out, seen) = run(V2, |e| if e.key == "plain" { e.size } else { 0 });
+        assert_eq!(
+            seen[0],
+            ListedEntry {
+                key: "a & b.txt".into(),
+                etag: "\"e1\"".into(),
+                version_id: None,
+                size: 52
+            }
+        );
+        assert_eq!(seen[1].etag, "\"e2\"");
+        assert_eq!(
+            out,
+            V2.replace("<Size>52</Size>", "<Size>0</Size>"),
+            "everything else is byte-identical"
+        );
+    }
+
+    #[test]
+    fn versions_and_markers() {
+        let xml = r#"<ListVersionsResult><Version><Key>k</Key><VersionId>v1</VersionId><IsLatest>true</IsLatest><ETag>"e"</ETag><Size>100</Size></Version><DeleteMarker><Key>k</Key><VersionId>v0</VersionId></DeleteMarker></ListVersionsResult>"#;
+        let (out, seen) = run(xml, |_| 48);
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].version_id.as_deref(), Some("v1"));
+        assert!(out.contains("<Size>48</Size>") && out.contains("<DeleteMarker><Key>k</Key>"));
+    }
+
+    #[test]
+    fn malformed_listings_are_errors() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for bad in [
+            "<L><Contents><Key>k</Key><Size>x</Size></Contents></L>",
+            "<L><Contents><Key>k</Key>",
+            "<L><Contents><Key>&bogus;</Key></Contents></L>",
+        ] {
+            let result = rt.block_on(rewrite_sizes(bad.as_bytes(), |_| async { Ok(0) }));
+            assert!(result.is_err(), "{bad}");
+        }
+        assert_eq!(decode_url_key("a+b%2Bc%2F").unwrap(), "a b+c/");
+    }
+}
