@@ -33,14 +33,33 @@ pub struct Config {
     pub log: LogConfig,
 }
 
+/// Deserializes a string that may arrive as a number: the environment provider
+/// parses `S3SEAL_SERVER_ACCOUNT_ID=123456789012` as an integer.
+pub(crate) fn text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        String(String),
+        Unsigned(u64),
+        Signed(i64),
+    }
+    Ok(match Text::deserialize(deserializer)? {
+        Text::String(s) => s,
+        Text::Unsigned(n) => n.to_string(),
+        Text::Signed(n) => n.to_string(),
+    })
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct ServerConfig {
     /// Address the S3 endpoint listens on.
     pub listen: SocketAddr,
     /// Region clients sign their requests for.
+    #[serde(deserialize_with = "text")]
     pub region: String,
     /// 12-digit account id used in the ARNs s3seal reports.
+    #[serde(deserialize_with = "text")]
     pub account_id: String,
     /// How long in-flight requests may run after SIGTERM/SIGINT.
     pub shutdown_grace_seconds: u64,
@@ -61,8 +80,9 @@ impl Default for ServerConfig {
 pub struct UpstreamConfig {
     /// Base URL of the S3-compatible store, e.g. `http://127.0.0.1:3900`.
     pub url: String,
-    #[serde(default = "default_upstream_region")]
+    #[serde(default = "default_upstream_region", deserialize_with = "text")]
     pub region: String,
+    #[serde(deserialize_with = "text")]
     pub access_key_id: String,
     pub secret_access_key: Secret,
     /// Path-style (`host/bucket/key`) rather than virtual-hosted requests.
@@ -237,9 +257,12 @@ mod tests {
             jail.set_env("S3SEAL_UPSTREAM_ACCESS_KEY_ID", "GKenv");
             jail.set_env("S3SEAL_KMS_ROOT_KEY", "abc");
             jail.set_env("S3SEAL_SERVER_SHUTDOWN_GRACE_SECONDS", "7");
+            jail.set_env("S3SEAL_SERVER_ACCOUNT_ID", "123456789012");
+            jail.set_env("S3SEAL_UPSTREAM_SECRET_ACCESS_KEY", "1234");
             let config = Config::load(Some(Path::new("s3seal.toml"))).unwrap();
             assert_eq!(config.upstream.access_key_id, "GKenv");
-            assert_eq!(config.upstream.secret_access_key.expose(), "file-secret");
+            assert_eq!(config.upstream.secret_access_key.expose(), "1234");
+            assert_eq!(config.server.account_id, "123456789012");
             assert_eq!(config.server.listen.port(), 9000);
             assert_eq!(config.server.shutdown_grace_seconds, 7);
             assert_eq!(config.kms.root_key.unwrap().expose(), "abc");

@@ -81,7 +81,7 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Serve { config } => {
             let config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
-            init_logging(&config);
+            init_logging(&config)?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -133,17 +133,22 @@ fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-fn init_logging(config: &Config) {
+fn init_logging(config: &Config) -> Result<(), String> {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .map_err(|e| format!("configuration error: log.level {:?}: {e}", config.log.level))?;
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    if config.log.format == "text" {
-        builder.init();
-    } else {
-        builder.json().flatten_event(true).init();
+    match config.log.format.as_str() {
+        "text" => builder.init(),
+        "json" => builder.json().flatten_event(true).init(),
+        other => {
+            return Err(format!(
+                "configuration error: log.format must be json or text, not {other:?}"
+            ));
+        }
     }
+    Ok(())
 }

@@ -12,7 +12,7 @@ pub struct Secret(Zeroizing<String>);
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Secret::new)
+        crate::config::text(deserializer).map(Secret::new)
     }
 }
 
@@ -35,9 +35,11 @@ impl fmt::Debug for Secret {
 /// One client credential as configured.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ClientCredential {
+    #[serde(deserialize_with = "crate::config::text")]
     pub access_key_id: String,
     pub secret_access_key: Secret,
     /// The principal's name; its ARN is `arn:aws:iam::<account>:user/<name>`.
+    #[serde(deserialize_with = "crate::config::text")]
     pub principal: String,
 }
 

@@ -33,7 +33,8 @@ pub enum KmsError {
     NotFound(String),
     #[error("KMS key '{0}' is disabled")]
     Disabled(String),
-    #[error("KMS key '{0}' is in a state that does not allow this operation: {0}")]
+    /// The message names the key and its state.
+    #[error("{0}")]
     InvalidState(String),
     #[error("the ciphertext is invalid or does not match its key or encryption context: {0}")]
     InvalidCiphertext(&'static str),

@@ -32,6 +32,12 @@ pub async fn forward(
 ) -> Result<Response<ProxyBody>, S3Error> {
     let bytes = read_small_body(&parts, ctx, body).await?;
     let response = send(state, ctx, parts, bytes).await?;
+    if ctx.s3.operation == super::route::Operation::DeleteObject
+        && response.status().is_success()
+        && let (Some(bucket), Some(key)) = (&ctx.s3.bucket, &ctx.s3.key)
+    {
+        state.index.forget(bucket, key);
+    }
     upstream_response::relay(response).await
 }
 

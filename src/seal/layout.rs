@@ -17,7 +17,8 @@ pub const TAG_LEN: u64 = 16;
 pub const DEFAULT_SEGMENT_LOG2: u8 = 16;
 /// Segment sizes a reader accepts (4 KiB to 16 MiB).
 pub const SEGMENT_LOG2_RANGE: std::ops::RangeInclusive<u8> = 12..=24;
-/// Segments are numbered with 32 bits in the nonce; keeps every length well inside u64.
+/// At most 2^32 segments per stream (256 TiB at 64 KiB), which keeps every
+/// length well inside u64; the nonce itself carries a 64-bit index.
 pub const MAX_SEGMENTS: u64 = 1 << 32;
 
 /// The geometry of one sealed stream.

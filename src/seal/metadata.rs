@@ -113,13 +113,25 @@ impl SealedObjectMetadata {
             Some(b"aws:kms") | None => SseMode::Kms,
             Some(_) => return Err(bad(SSE)),
         };
+        let kms_key_id = text(KEY_ID)?.to_string();
+        let kms_key_version: u32 = text(KEY_VERSION)?.parse().map_err(|_| bad(KEY_VERSION))?;
+        let wrapped_key = B64
+            .decode(text(WRAPPED_KEY)?)
+            .map_err(|_| bad(WRAPPED_KEY))?;
+        // The readable key fields must name the key inside the wrapped blob, which
+        // is what decryption authenticates; HEAD reports them without unwrapping.
+        let blob =
+            crate::kms::CiphertextBlob::decode(&wrapped_key).map_err(|_| bad(WRAPPED_KEY))?;
+        if blob.key_id.to_string() != kms_key_id || blob.key_version != kms_key_version {
+            return Err(SealError::MalformedMetadata(
+                "the key id or version disagrees with the wrapped data key".into(),
+            ));
+        }
         Ok(Some(SealedObjectMetadata {
             format_version,
-            kms_key_id: text(KEY_ID)?.to_string(),
-            kms_key_version: text(KEY_VERSION)?.parse().map_err(|_| bad(KEY_VERSION))?,
-            wrapped_key: B64
-                .decode(text(WRAPPED_KEY)?)
-                .map_err(|_| bad(WRAPPED_KEY))?,
+            kms_key_id,
+            kms_key_version,
+            wrapped_key,
             plaintext_len: text(PLAINTEXT_LEN)?
                 .parse()
                 .map_err(|_| bad(PLAINTEXT_LEN))?,
@@ -145,11 +157,18 @@ mod tests {
     use proptest::prelude::*;
 
     fn sample() -> SealedObjectMetadata {
+        let key_id = uuid::Uuid::parse_str("0b2c3d4e-0000-4000-8000-000000000001").unwrap();
+        let blob = crate::kms::CiphertextBlob {
+            key_id,
+            key_version: 3,
+            nonce: [7; 12],
+            sealed: vec![1; 48],
+        };
         SealedObjectMetadata {
             format_version: 1,
-            kms_key_id: "0b2c3d4e-0000-4000-8000-000000000001".into(),
+            kms_key_id: key_id.to_string(),
             kms_key_version: 3,
-            wrapped_key: vec![1, 2, 3, 250],
+            wrapped_key: blob.encode(),
             plaintext_len: 12345,
             sse: SseMode::S3Managed,
             client_context: Some("eyJhIjoiYiJ9".into()),
@@ -195,6 +214,21 @@ mod tests {
             SealedObjectMetadata::from_headers(&headers),
             Err(SealError::UnsupportedVersion(9))
         );
+    }
+
+    #[test]
+    fn key_fields_must_match_the_wrapped_key() {
+        let mut headers = HeaderMap::new();
+        sample().to_headers(&mut headers).unwrap();
+        headers.insert(
+            KEY_ID,
+            HeaderValue::from_static("0b2c3d4e-0000-4000-8000-000000000002"),
+        );
+        assert!(SealedObjectMetadata::from_headers(&headers).is_err());
+        let mut headers = HeaderMap::new();
+        sample().to_headers(&mut headers).unwrap();
+        headers.insert(KEY_VERSION, HeaderValue::from_static("4"));
+        assert!(SealedObjectMetadata::from_headers(&headers).is_err());
     }
 
     #[test]
