@@ -10,7 +10,7 @@ use http::{HeaderValue, Response};
 use hyper::body::Incoming;
 
 use super::RequestContext;
-use super::passthrough::{read_small_body, send};
+use super::passthrough::{exchange, read_small_body, send};
 use super::upstream_response;
 use crate::body::{self, ProxyBody};
 use crate::error::{S3Error, S3ErrorCode};
@@ -53,8 +53,7 @@ pub async fn get_bucket_location(
     parts: http::request::Parts,
     body: Incoming,
 ) -> Result<Response<ProxyBody>, S3Error> {
-    let bytes = read_small_body(&parts, ctx, body).await?;
-    let response = send(state, ctx, parts, bytes).await?;
+    let response = exchange(state, ctx, parts, body).await?;
     if !response.status().is_success() {
         return upstream_response::relay_error(response).await;
     }

@@ -14,7 +14,7 @@ use quick_xml::events::{BytesText, Event};
 
 use super::RequestContext;
 use super::object_index::IndexEntry;
-use super::passthrough::{read_small_body, send};
+use super::passthrough::exchange;
 use super::upstream_response;
 use crate::body::{self, ProxyBody};
 use crate::error::{S3Error, S3ErrorCode};
@@ -31,8 +31,7 @@ pub async fn list(
     parts: http::request::Parts,
     body: Incoming,
 ) -> Result<Response<ProxyBody>, S3Error> {
-    let bytes = read_small_body(&parts, ctx, body).await?;
-    let response = send(state, ctx, parts, bytes).await?;
+    let response = exchange(state, ctx, parts, body).await?;
     if !response.status().is_success() {
         return upstream_response::relay_error(response).await;
     }

@@ -30,8 +30,7 @@ pub async fn forward(
     parts: http::request::Parts,
     body: Incoming,
 ) -> Result<Response<ProxyBody>, S3Error> {
-    let bytes = read_small_body(&parts, ctx, body).await?;
-    let response = send(state, ctx, parts, bytes).await?;
+    let response = exchange(state, ctx, parts, body).await?;
     if ctx.s3.operation == super::route::Operation::DeleteObject
         && response.status().is_success()
         && let (Some(bucket), Some(key)) = (&ctx.s3.bucket, &ctx.s3.key)
@@ -39,6 +38,17 @@ pub async fn forward(
         state.index.forget(bucket, key);
     }
     upstream_response::relay(response).await
+}
+
+/// Reads the (small) request body, verifies it, and sends the request upstream.
+pub async fn exchange(
+    state: &AppState,
+    ctx: &RequestContext,
+    parts: http::request::Parts,
+    body: Incoming,
+) -> Result<Response<Incoming>, S3Error> {
+    let bytes = read_small_body(&parts, ctx, body).await?;
+    send(state, ctx, parts, bytes).await
 }
 
 /// Reads a small request body in full, verified against the client's declared digests.
@@ -74,7 +84,7 @@ pub async fn send(
     ctx: &RequestContext,
     parts: http::request::Parts,
     bytes: Bytes,
-) -> Result<Response<hyper::body::Incoming>, S3Error> {
+) -> Result<Response<Incoming>, S3Error> {
     let mut headers = forward_request_headers(&parts.headers, Forward::PassThrough);
     if !bytes.is_empty() {
         headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
