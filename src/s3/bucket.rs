@@ -78,7 +78,7 @@ pub async fn get_bucket_location(
 }
 
 /// The `<LocationConstraint>` of a CreateBucketConfiguration body, if any.
-fn location_constraint(xml: &[u8]) -> Result<Option<String>, S3Error> {
+pub fn location_constraint(xml: &[u8]) -> Result<Option<String>, S3Error> {
     use quick_xml::events::Event;
     if xml.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
