@@ -289,18 +289,12 @@ fn replace_stored(
         .iter()
         .map(|(k, v)| format!("{k}={}", v.as_str().unwrap()))
         .collect();
-    ok(&upstream_aws(&[
-        "s3api",
-        "put-object",
-        "--bucket",
+    ok(&upstream_put_file(
         bucket,
-        "--key",
         key,
-        "--body",
-        path.to_str().unwrap(),
-        "--metadata",
-        &meta.join(","),
-    ]));
+        &path,
+        &["--metadata", &meta.join(",")],
+    ));
 }
 
 #[test]
@@ -473,16 +467,7 @@ fn listings_report_plaintext_sizes_and_sync_transfers_nothing_twice() {
         ok(&s3seal.put_file(&b, &format!("dir/with space & amp {size}"), &src, &[]));
     }
     let plain = temp_file(dir.path(), "plain", b"0123456789");
-    ok(&upstream_aws(&[
-        "s3api",
-        "put-object",
-        "--bucket",
-        &b,
-        "--key",
-        "dir/direct",
-        "--body",
-        plain.to_str().unwrap(),
-    ]));
+    ok(&upstream_put_file(&b, "dir/direct", &plain, &[]));
 
     let expect_sizes = |listing: &serde_json::Value, field: &str| {
         let entries = listing[field]
@@ -634,16 +619,7 @@ fn content_free_operations_pass_through_and_others_are_refused() {
     );
 
     // Objects written directly to the upstream are served as stored.
-    ok(&upstream_aws(&[
-        "s3api",
-        "put-object",
-        "--bucket",
-        &b,
-        "--key",
-        "plain",
-        "--body",
-        src.to_str().unwrap(),
-    ]));
+    ok(&upstream_put_file(&b, "plain", &src, &[]));
     let dst = dir.path().join("plain.out");
     let head = json(&s3seal.get_file(&b, "plain", &dst));
     assert_eq!(read(&dst), b"x");

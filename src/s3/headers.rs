@@ -109,7 +109,8 @@ fn strip_aws_chunked_encoding(headers: &mut HeaderMap) {
 /// Upstream response headers that must not reach the client.
 fn dropped_from_response(name: &HeaderName, sealed: bool) -> bool {
     let n = name.as_str();
-    let always = matches!(
+    // Connection-level, or the upstream's own request ids (s3seal sends its own).
+    let upstream_bookkeeping = matches!(
         n,
         "connection"
             | "keep-alive"
@@ -119,14 +120,12 @@ fn dropped_from_response(name: &HeaderName, sealed: bool) -> bool {
             | "server"
             | "proxy-connection"
     );
+    // For a sealed object these describe the ciphertext, not what the client reads.
     let ciphertext_descriptors = sealed
-        && (n == "content-length"
-            || n == "content-range"
-            || n == "content-md5"
+        && (matches!(n, "content-length" | "content-range" | "content-md5")
             || n.starts_with("x-amz-checksum-")
-            || n.starts_with("x-amz-server-side-encryption")
-            || SealedObjectMetadata::is_internal_header(n));
-    always || ciphertext_descriptors || SealedObjectMetadata::is_internal_header(n)
+            || n.starts_with("x-amz-server-side-encryption"));
+    upstream_bookkeeping || ciphertext_descriptors || SealedObjectMetadata::is_internal_header(n)
 }
 
 pub fn relay_response_headers(upstream: &HeaderMap, sealed: bool) -> HeaderMap {

@@ -326,18 +326,7 @@ level = "info"
 
     /// `aws s3api put-object` of a file, with extra CLI arguments.
     pub fn put_file(&self, bucket: &str, key: &str, file: &Path, extra: &[&str]) -> Output {
-        let mut args = vec![
-            "s3api",
-            "put-object",
-            "--bucket",
-            bucket,
-            "--key",
-            key,
-            "--body",
-            file.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        self.aws(&args)
+        self.aws(&put_object_args(bucket, key, file, extra))
     }
 
     /// `aws s3api get-object` into a file.
@@ -440,6 +429,31 @@ pub fn aws_cli(endpoint: &str, key: &str, secret: &str, region: &str, args: &[&s
 pub fn upstream_aws(args: &[&str]) -> Output {
     let g = garage();
     aws_cli(&g.endpoint(), &g.key_id, &g.secret, "garage", args)
+}
+
+fn put_object_args<'a>(
+    bucket: &'a str,
+    key: &'a str,
+    file: &'a Path,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "s3api",
+        "put-object",
+        "--bucket",
+        bucket,
+        "--key",
+        key,
+        "--body",
+        file.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// `aws s3api put-object` of a file directly on Garage (bypassing s3seal).
+pub fn upstream_put_file(bucket: &str, key: &str, file: &Path, extra: &[&str]) -> Output {
+    upstream_aws(&put_object_args(bucket, key, file, extra))
 }
 
 /// `aws s3api head-object` directly on Garage.
