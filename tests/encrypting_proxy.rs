@@ -13,15 +13,7 @@ fn make_bucket(s3seal: &S3seal, prefix: &str) -> String {
 /// Reads an object's stored bytes directly from Garage.
 fn stored_bytes(bucket: &str, key: &str, dir: &std::path::Path) -> Vec<u8> {
     let out = dir.join(format!("raw-{}", key.replace('/', "_")));
-    ok(&upstream_aws(&[
-        "s3api",
-        "get-object",
-        "--bucket",
-        bucket,
-        "--key",
-        key,
-        out.to_str().unwrap(),
-    ]));
+    ok(&upstream_get_file(bucket, key, &out));
     read(&out)
 }
 

@@ -15,7 +15,7 @@
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 
 use super::RequestContext;
-use super::headers::{Forward, forward_request_headers, relay_response_headers};
+use super::headers::{Forward, forward_request_headers};
 use super::range::{ByteRange, SatisfiedRange};
 use super::sse;
 use super::upstream_response;
@@ -99,7 +99,7 @@ async fn whole_object(
     if status.is_success() {
         check_stored_length(response.headers(), metadata.plaintext_len)?;
     }
-    let mut out_headers = sealed_response_headers(state, response.headers(), &metadata);
+    let mut out_headers = sse::sealed_response_headers(&state.kms, response.headers(), &metadata);
     if !status.is_success() {
         return Ok(with_parts(body::empty(), status, out_headers));
     }
@@ -137,7 +137,11 @@ async fn ranged_get(
     range: ByteRange,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let mut headers = forward_request_headers(&parts.headers, Forward::SealedRead);
-    headers.insert(http::header::RANGE, HeaderValue::from_static("bytes=0-35"));
+    let header_range = format!("bytes=0-{}", HEADER_LEN - 1);
+    headers.insert(
+        http::header::RANGE,
+        HeaderValue::try_from(header_range).map_err(|e| S3Error::internal(e.to_string()))?,
+    );
     let first = state
         .upstream
         .send(upstream_read(ctx, Method::GET, headers)?)
@@ -156,7 +160,7 @@ async fn ranged_get(
     refuse_part_number(ctx)?;
     if !status.is_success() {
         // 304 Not Modified and friends.
-        let headers = sealed_response_headers(state, first.headers(), &metadata);
+        let headers = sse::sealed_response_headers(&state.kms, first.headers(), &metadata);
         return Ok(with_parts(body::empty(), status, headers));
     }
     check_stored_length(first.headers(), metadata.plaintext_len)?;
@@ -202,7 +206,7 @@ async fn ranged_get(
     if second.status() != StatusCode::PARTIAL_CONTENT {
         return upstream_response::relay_error(second).await;
     }
-    let mut out_headers = sealed_response_headers(state, second.headers(), &metadata);
+    let mut out_headers = sse::sealed_response_headers(&state.kms, second.headers(), &metadata);
     add_range_headers(&mut out_headers, satisfied, metadata.plaintext_len);
     let expected = ExpectedStream {
         part_number: 0,
@@ -286,23 +290,6 @@ fn with_parts(body: ProxyBody, status: StatusCode, headers: HeaderMap) -> Respon
     out
 }
 
-/// Upstream headers minus everything describing the ciphertext, plus SSE headers.
-fn sealed_response_headers(
-    state: &AppState,
-    upstream: &HeaderMap,
-    metadata: &SealedObjectMetadata,
-) -> HeaderMap {
-    let mut headers = relay_response_headers(upstream, true);
-    sse::add_response_headers(
-        &mut headers,
-        metadata.sse,
-        &state.kms.key_arn(&metadata.kms_key_id),
-        metadata.client_context.as_deref(),
-        metadata.bucket_key_enabled,
-    );
-    headers
-}
-
 fn unwrap_data_key(
     state: &AppState,
     ctx: &RequestContext,
@@ -363,8 +350,3 @@ fn check_stored_length(headers: &HeaderMap, plaintext_len: u64) -> Result<(), S3
         None => Ok(()),
     }
 }
-
-const _: () = assert!(
-    HEADER_LEN == 36,
-    "the header range request above asks for bytes 0-35"
-);

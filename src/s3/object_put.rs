@@ -9,7 +9,7 @@ use http::{HeaderValue, Method, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::RequestContext;
-use super::headers::{Forward, forward_request_headers, relay_response_headers};
+use super::headers::{Forward, forward_request_headers};
 use super::object_index::IndexEntry;
 use super::sse::{self, SseRequest};
 use super::upstream_response;
@@ -120,17 +120,9 @@ pub async fn put_object(
     }
     let mut out = Response::new(body::empty());
     *out.status_mut() = StatusCode::OK;
-    *out.headers_mut() = relay_response_headers(response.headers(), true);
+    *out.headers_mut() = sse::sealed_response_headers(&state.kms, response.headers(), &metadata);
     out.headers_mut()
         .insert(http::header::CONTENT_LENGTH, HeaderValue::from(0));
-    let key_arn = state.kms.key_arn(&metadata.kms_key_id);
-    sse::add_response_headers(
-        out.headers_mut(),
-        metadata.sse,
-        &key_arn,
-        metadata.client_context.as_deref(),
-        metadata.bucket_key_enabled,
-    );
     if let Some(checksum) = declared_checksum
         && let Ok(value) = HeaderValue::try_from(checksum.base64())
     {

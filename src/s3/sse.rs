@@ -5,7 +5,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::error::{S3Error, S3ErrorCode};
-use crate::kms::EncryptionContext;
+use crate::kms::{EncryptionContext, KeyManager};
+use crate::seal::SealedObjectMetadata;
 use crate::seal::metadata::SseMode;
 
 pub const SSE: &str = "x-amz-server-side-encryption";
@@ -145,6 +146,24 @@ pub fn object_context(
         ctx.insert(k, v);
     }
     Ok(ctx)
+}
+
+/// Response headers for a sealed object: the upstream's, minus everything that
+/// describes the ciphertext, plus the SSE headers its metadata calls for.
+pub fn sealed_response_headers(
+    kms: &KeyManager,
+    upstream: &HeaderMap,
+    metadata: &SealedObjectMetadata,
+) -> HeaderMap {
+    let mut headers = super::headers::relay_response_headers(upstream, true);
+    add_response_headers(
+        &mut headers,
+        metadata.sse,
+        &kms.key_arn(&metadata.kms_key_id),
+        metadata.client_context.as_deref(),
+        metadata.bucket_key_enabled,
+    );
+    headers
 }
 
 /// Adds the SSE response headers S3 returns for an encrypted object.

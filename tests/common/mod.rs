@@ -331,15 +331,7 @@ level = "info"
 
     /// `aws s3api get-object` into a file.
     pub fn get_file(&self, bucket: &str, key: &str, dst: &Path) -> Output {
-        self.aws(&[
-            "s3api",
-            "get-object",
-            "--bucket",
-            bucket,
-            "--key",
-            key,
-            dst.to_str().unwrap(),
-        ])
+        self.aws(&get_object_args(bucket, key, dst))
     }
 
     /// `aws s3api head-object`.
@@ -449,6 +441,23 @@ fn put_object_args<'a>(
     ];
     args.extend_from_slice(extra);
     args
+}
+
+fn get_object_args<'a>(bucket: &'a str, key: &'a str, dst: &'a Path) -> [&'a str; 7] {
+    [
+        "s3api",
+        "get-object",
+        "--bucket",
+        bucket,
+        "--key",
+        key,
+        dst.to_str().unwrap(),
+    ]
+}
+
+/// `aws s3api get-object` directly on Garage into a file (the stored bytes).
+pub fn upstream_get_file(bucket: &str, key: &str, dst: &Path) -> Output {
+    upstream_aws(&get_object_args(bucket, key, dst))
 }
 
 /// `aws s3api put-object` of a file directly on Garage (bypassing s3seal).
