@@ -23,6 +23,7 @@ pub enum S3ErrorCode {
     AuthorizationHeaderMalformed,
     BadDigest,
     EntityTooLarge,
+    EntityTooSmall,
     IllegalLocationConstraintException,
     IncompleteBody,
     InternalError,
@@ -30,6 +31,9 @@ pub enum S3ErrorCode {
     InvalidArgument,
     InvalidBucketName,
     InvalidDigest,
+    InvalidPart,
+    InvalidPartNumber,
+    InvalidPartOrder,
     InvalidRange,
     InvalidRequest,
     InvalidURI,
@@ -37,9 +41,13 @@ pub enum S3ErrorCode {
     KmsInvalidState,
     KmsNotFound,
     KmsAccessDenied,
+    MalformedXML,
     MissingContentLength,
     MissingSecurityHeader,
+    NoSuchKey,
+    NoSuchUpload,
     NotImplemented,
+    PreconditionFailed,
     RequestTimeTooSkewed,
     ServiceUnavailable,
     SignatureDoesNotMatch,
@@ -55,6 +63,7 @@ impl S3ErrorCode {
             AuthorizationHeaderMalformed => "AuthorizationHeaderMalformed",
             BadDigest => "BadDigest",
             EntityTooLarge => "EntityTooLarge",
+            EntityTooSmall => "EntityTooSmall",
             IllegalLocationConstraintException => "IllegalLocationConstraintException",
             IncompleteBody => "IncompleteBody",
             InternalError => "InternalError",
@@ -62,6 +71,9 @@ impl S3ErrorCode {
             InvalidArgument => "InvalidArgument",
             InvalidBucketName => "InvalidBucketName",
             InvalidDigest => "InvalidDigest",
+            InvalidPart => "InvalidPart",
+            InvalidPartNumber => "InvalidPartNumber",
+            InvalidPartOrder => "InvalidPartOrder",
             InvalidRange => "InvalidRange",
             InvalidRequest => "InvalidRequest",
             InvalidURI => "InvalidURI",
@@ -69,8 +81,12 @@ impl S3ErrorCode {
             KmsInvalidState => "KMS.KMSInvalidStateException",
             KmsNotFound => "KMS.NotFoundException",
             KmsAccessDenied => "KMS.AccessDeniedException",
+            MalformedXML => "MalformedXML",
             MissingContentLength => "MissingContentLength",
             MissingSecurityHeader => "MissingSecurityHeader",
+            NoSuchKey => "NoSuchKey",
+            NoSuchUpload => "NoSuchUpload",
+            PreconditionFailed => "PreconditionFailed",
             NotImplemented => "NotImplemented",
             RequestTimeTooSkewed => "RequestTimeTooSkewed",
             ServiceUnavailable => "ServiceUnavailable",
@@ -91,20 +107,26 @@ impl S3ErrorCode {
             NotImplemented => StatusCode::NOT_IMPLEMENTED,
             ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
-            InvalidRange => StatusCode::RANGE_NOT_SATISFIABLE,
+            InvalidRange | InvalidPartNumber => StatusCode::RANGE_NOT_SATISFIABLE,
+            NoSuchUpload | NoSuchKey => StatusCode::NOT_FOUND,
+            PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             AuthorizationHeaderMalformed
             | BadDigest
             | EntityTooLarge
+            | EntityTooSmall
             | IllegalLocationConstraintException
             | IncompleteBody
             | InvalidArgument
             | InvalidBucketName
             | InvalidDigest
+            | InvalidPart
+            | InvalidPartOrder
             | InvalidRequest
             | InvalidURI
             | KmsDisabled
             | KmsInvalidState
             | KmsNotFound
+            | MalformedXML
             | MissingSecurityHeader
             | XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
         }
@@ -153,6 +175,10 @@ impl S3Error {
                 "{what} is not supported by s3seal yet; it was refused rather than forwarded unencrypted"
             ),
         )
+    }
+
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        S3Error::new(S3ErrorCode::InvalidRequest, message)
     }
 
     pub fn invalid_argument(message: impl Into<String>) -> Self {

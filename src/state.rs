@@ -15,6 +15,8 @@ pub struct AppState {
     pub upstream: UpstreamClient,
     pub kms: KeyManager,
     pub index: ObjectIndex,
+    /// The store itself, for multipart uploads and layouts.
+    pub store: Arc<Store>,
     /// Key id used when an upload names none (and for `AES256`).
     pub default_kms_key_id: String,
 }
@@ -54,7 +56,7 @@ impl AppState {
     pub fn new(config: Config) -> Result<Self, StartupError> {
         let store = Self::open_store(&config)?;
         let kms = Self::key_manager(&config, store.clone())?;
-        let index = ObjectIndex::new(store);
+        let index = ObjectIndex::new(store.clone());
         let default_kms_key_id = match &config.kms.default_key_id {
             Some(key_ref) => {
                 kms.describe_key(key_ref)
@@ -75,6 +77,7 @@ impl AppState {
             upstream,
             kms,
             index,
+            store,
             default_kms_key_id,
         })
     }

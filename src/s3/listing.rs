@@ -13,12 +13,14 @@ use hyper::body::Incoming;
 use quick_xml::events::{BytesText, Event};
 
 use super::RequestContext;
+use super::layouts::{self, StoredObject};
+use super::object_get::stored_size;
 use super::object_index::IndexEntry;
 use super::passthrough::exchange;
 use super::upstream_response;
 use crate::body::{self, ProxyBody};
 use crate::error::{S3Error, S3ErrorCode};
-use crate::seal::metadata::SealedObjectMetadata;
+use crate::seal::{SealedObjectMetadata, SealedShape};
 use crate::state::AppState;
 use crate::upstream::{UpstreamPayload, UpstreamRequest};
 
@@ -39,7 +41,7 @@ pub async fn list(
     let xml = upstream_response::collect_limited(incoming, MAX_LISTING_BODY).await?;
     let bucket = ctx.s3.bucket.as_deref().unwrap_or_default();
     let url_encoded = ctx.s3.query_value("encoding-type") == Some("url");
-    let rewritten = rewrite_sizes(&xml, |entry| {
+    let rewritten = rewrite_sizes(&xml, &[b"Contents", b"Version"], |entry| {
         resolve_size(state, bucket, url_encoded, entry)
     })
     .await?;
@@ -62,8 +64,13 @@ pub struct ListedEntry {
     pub size: u64,
 }
 
-/// Rewrites `<Size>` of every `<Contents>`/`<Version>` with `size_of(entry)`.
-pub async fn rewrite_sizes<F, Fut>(xml: &[u8], mut size_of: F) -> Result<Bytes, S3Error>
+/// Rewrites the `<Size>` of every entry element named in `entries` (such as
+/// `<Contents>` and `<Version>`, or ListParts' `<Part>`) with `size_of(entry)`.
+pub async fn rewrite_sizes<F, Fut>(
+    xml: &[u8],
+    entries: &[&[u8]],
+    mut size_of: F,
+) -> Result<Bytes, S3Error>
 where
     F: FnMut(ListedEntry) -> Fut,
     Fut: std::future::Future<Output = Result<u64, S3Error>>,
@@ -83,8 +90,7 @@ where
         match &event {
             Event::Eof => break,
             Event::Start(start)
-                if entry.is_none()
-                    && matches!(start.local_name().as_ref(), b"Contents" | b"Version") =>
+                if entry.is_none() && entries.contains(&start.local_name().as_ref()) =>
             {
                 entry = Some((vec![event.clone().into_owned()], ListedEntry::default()));
                 depth_in_entry = 0;
@@ -233,23 +239,53 @@ async fn resolve_size(
         // Deleted since the listing was made (or a delete marker): keep the listed size.
         return Ok(listed.size);
     }
-    let metadata = SealedObjectMetadata::from_headers(head.headers())
-        .ok()
-        .flatten();
     let etag = head
         .headers()
         .get(http::header::ETAG)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
+    let object = StoredObject {
+        bucket: bucket.to_string(),
+        key: key.clone(),
+        version_id: listed.version_id.clone(),
+        etag: head.headers().get(http::header::ETAG).cloned(),
+        stored_size: stored_size(head.headers()).unwrap_or(listed.size),
+    };
+    let plaintext_size = match plaintext_size(state, &object, head.headers()).await {
+        Ok(size) => size,
+        Err(err) => {
+            // One unreadable object must not break the listing: report it as stored.
+            tracing::warn!(bucket, key = %key, error = %err.message, "cannot size a sealed object for a listing");
+            return Ok(listed.size);
+        }
+    };
     if listed.version_id.is_none() && etag == listed.etag {
         let entry = IndexEntry {
             etag,
-            plaintext_size: metadata.as_ref().map(|m| m.plaintext_len),
+            plaintext_size,
         };
         state.index.record(bucket, &key, &entry);
     }
-    Ok(metadata.map_or(listed.size, |m| m.plaintext_len))
+    Ok(plaintext_size.unwrap_or(listed.size))
+}
+
+/// The plaintext size of a stored object from its HEAD: `None` if it is not sealed.
+pub async fn plaintext_size(
+    state: &AppState,
+    object: &StoredObject,
+    head: &http::HeaderMap,
+) -> Result<Option<u64>, S3Error> {
+    match SealedObjectMetadata::from_headers(head)? {
+        None => Ok(None),
+        Some(metadata) => match metadata.shape {
+            SealedShape::SinglePart { plaintext_len } => Ok(Some(plaintext_len)),
+            SealedShape::Multipart { object_id } => {
+                let layout = layouts::multipart_layout(state, object, &object_id).await?;
+                Ok(Some(layout.plaintext_len()))
+            }
+        },
+    }
 }
 
 /// Keys of `encoding-type=url` listings are form-encoded.
@@ -275,11 +311,15 @@ mod tests {
             .build()
             .unwrap();
         let out = rt
-            .block_on(rewrite_sizes(xml.as_bytes(), |e| {
-                let size = sizes(&e);
-                seen.borrow_mut().push(e);
-                async move { Ok(size) }
-            }))
+            .block_on(rewrite_sizes(
+                xml.as_bytes(),
+                &[b"Contents", b"Version"],
+                |e| {
+                    let size = sizes(&e);
+                    seen.borrow_mut().push(e);
+                    async move { Ok(size) }
+                },
+            ))
             .unwrap();
         (String::from_utf8(out.to_vec()).unwrap(), seen.into_inner())
     }
@@ -326,7 +366,9 @@ mod tests {
             "<L><Contents><Key>k</Key>",
             "<L><Contents><Key>&bogus;</Key></Contents></L>",
         ] {
-            let result = rt.block_on(rewrite_sizes(bad.as_bytes(), |_| async { Ok(0) }));
+            let result = rt.block_on(rewrite_sizes(bad.as_bytes(), &[b"Contents"], |_| async {
+                Ok(0)
+            }));
             assert!(result.is_err(), "{bad}");
         }
         assert_eq!(decode_url_key("a+b%2Bc%2F").unwrap(), "a b+c/");

@@ -3,7 +3,10 @@
 //! Data flows one way: the server authenticates the request, [`route`]
 //! resolves its [`route::Operation`], and [`handle`] dispatches to
 //! - [`object_put`]: PutObject, sealing the body on its way upstream;
-//! - [`object_get`]: GetObject / HeadObject, unsealing on the way back;
+//! - [`object_get`]: GetObject / HeadObject (whole, ranges, parts), unsealing on the way back;
+//! - [`multipart`]: multipart uploads, sealed part by part;
+//! - [`copy`]: CopyObject, UploadPartCopy and UpdateObjectEncryption (re-wrapping data keys);
+//! - [`layouts`]: where the streams of a sealed object lie (recorded or rebuilt);
 //! - [`listing`]: object listings, rewritten to plaintext sizes (from the [`object_index`]);
 //! - [`bucket`]: CreateBucket / GetBucketLocation, translating between s3seal's region and the upstream's;
 //! - [`passthrough`]: other operations without object content, forwarded faithfully;
@@ -11,8 +14,11 @@
 //! and refuses the rest with `NotImplemented`.
 
 pub mod bucket;
+pub mod copy;
 pub mod headers;
+pub mod layouts;
 pub mod listing;
+pub mod multipart;
 pub mod object_get;
 pub mod object_index;
 pub mod object_put;
@@ -21,6 +27,7 @@ pub mod range;
 pub mod route;
 pub mod sse;
 pub mod upstream_response;
+pub mod xml;
 
 use http::Response;
 use hyper::body::Incoming;
@@ -52,6 +59,16 @@ pub async fn handle(
         (Family::SealedObject, PutObject) => object_put::put_object(state, ctx, parts, body).await,
         (Family::SealedObject, GetObject | HeadObject) => {
             object_get::get_or_head_object(state, ctx, parts).await
+        }
+        (_, CreateMultipartUpload) => multipart::create(state, ctx, parts, body).await,
+        (_, UploadPart) => multipart::upload_part(state, ctx, parts, body).await,
+        (_, CompleteMultipartUpload) => multipart::complete(state, ctx, parts, body).await,
+        (_, AbortMultipartUpload) => multipart::abort(state, ctx, parts, body).await,
+        (_, ListParts) => multipart::list_parts(state, ctx, parts, body).await,
+        (_, CopyObject) => copy::copy_object(state, ctx, parts, body).await,
+        (_, UploadPartCopy) => copy::upload_part_copy(state, ctx, parts, body).await,
+        (_, UpdateObjectEncryption) => {
+            copy::update_object_encryption(state, ctx, parts, body).await
         }
         (_, CreateBucket) => bucket::create_bucket(state, ctx, parts, body).await,
         (_, GetBucketLocation) => bucket::get_bucket_location(state, ctx, parts, body).await,

@@ -1,21 +1,23 @@
 //! GetObject and HeadObject: fetch from upstream, unseal on the way back.
 //!
-//! Conditional headers are evaluated by the upstream: s3seal reports the
-//! upstream's ETag and Last-Modified unchanged, so they mean the same thing.
-//! Objects without s3seal metadata were written to the upstream directly and
-//! are relayed as stored. For sealed objects the stored length is checked
-//! against the metadata before any header is sent, so a truncated object
-//! fails with an error status rather than a short body.
+//! The first upstream request (the *probe*) tells whether the object is
+//! sealed and how: a whole GET streams its body, a HEAD reads only headers,
+//! and a GET of a range or a part reads only the first stream header. The
+//! client's conditional headers ride on the probe and are evaluated by the
+//! upstream: s3seal reports the upstream's ETag and Last-Modified unchanged,
+//! so they mean the same thing. Objects without s3seal metadata were written
+//! to the upstream directly and are relayed as stored.
 //!
-//! A ranged GET of a sealed object costs two upstream requests: the first
-//! fetches the stream header (and with it the metadata and the stored size),
-//! the second only the segments that hold the range, pinned to the same
-//! object version with `If-Match`.
+//! For a sealed object the stored size is checked against its layout before
+//! any header is sent, so a truncated object fails with an error status
+//! rather than a short body. A range or part read then fetches only the
+//! segments it needs, pinned to the probed version with `If-Match`.
 
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 
 use super::RequestContext;
 use super::headers::{Forward, forward_request_headers};
+use super::layouts::{self, StoredObject};
 use super::range::{ByteRange, SatisfiedRange};
 use super::sse;
 use super::upstream_response;
@@ -23,12 +25,62 @@ use crate::body::{self, ProxyBody};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::kms::{DataKey, EncryptionContext};
 use crate::seal::layout::{HEADER_LEN, StreamLayout};
-use crate::seal::metadata::SealedObjectMetadata;
-use crate::seal::segment::StreamCipher;
-use crate::seal::unsealing_body::ExpectedStream;
-use crate::seal::{StreamHeader, UnsealingBody};
+use crate::seal::{
+    ReadPlan, SealedLayout, SealedObjectMetadata, SealedShape, StreamHeader, UnsealingBody,
+};
 use crate::state::AppState;
 use crate::upstream::{UpstreamPayload, UpstreamRequest};
+
+/// Which bytes of the object the client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    Whole,
+    Range(ByteRange),
+    /// `partNumber=N`, 1-based.
+    Part(u32),
+}
+
+/// What the response serves, once the object's size is known.
+struct Window {
+    status: StatusCode,
+    /// Plaintext bytes served and, for a partial response, which ones.
+    len: u64,
+    range: Option<SatisfiedRange>,
+    /// `partNumber` reads: the 0-based stream, and the parts count to report.
+    part: Option<(usize, Option<usize>)>,
+}
+
+/// One object of the upstream, as a read addresses it.
+#[derive(Debug, Clone)]
+pub struct ObjectAddress {
+    pub bucket: String,
+    pub key: String,
+    /// Query parameters forwarded upstream (`versionId`, `response-*`, …).
+    pub query: Vec<(String, String)>,
+}
+
+impl ObjectAddress {
+    fn of_request(ctx: &RequestContext) -> Result<Self, S3Error> {
+        let (bucket, key) = ctx
+            .s3
+            .bucket
+            .as_deref()
+            .zip(ctx.s3.key.as_deref())
+            .ok_or_else(|| S3Error::internal("object operation without a key"))?;
+        Ok(ObjectAddress {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            query: ctx.s3.query.clone(),
+        })
+    }
+
+    fn query_value(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
 
 pub async fn get_or_head_object(
     state: &AppState,
@@ -36,201 +88,344 @@ pub async fn get_or_head_object(
     parts: http::request::Parts,
 ) -> Result<Response<ProxyBody>, S3Error> {
     sse::check_read_headers(&parts.headers)?;
+    let selection = selection(&parts, ctx)?;
+    let address = ObjectAddress::of_request(ctx)?;
+    read_object(
+        state,
+        ctx,
+        &address,
+        &parts.method,
+        &parts.headers,
+        selection,
+    )
+    .await
+}
+
+/// Reads an object as a client sees it: sealed objects unsealed, others as stored.
+/// `headers` are the client's (conditionals ride along); `ctx` names who asks, for the audit log.
+pub async fn read_object(
+    state: &AppState,
+    ctx: &RequestContext,
+    address: &ObjectAddress,
+    method: &Method,
+    client_headers: &HeaderMap,
+    selection: Selection,
+) -> Result<Response<ProxyBody>, S3Error> {
+    let is_head = *method == Method::HEAD;
+    let reads_header_first = !is_head && selection != Selection::Whole;
+
+    let mut headers = forward_request_headers(client_headers, Forward::SealedRead);
+    headers.remove(http::header::RANGE);
+    if reads_header_first {
+        headers.insert(http::header::RANGE, range_header(0, HEADER_LEN - 1)?);
+    }
+    let probe = state
+        .upstream
+        .send(upstream_read(address, method.clone(), headers, true))
+        .await?;
+    let status = probe.status();
+    // 416 on the header read means an object shorter than a stream header: not sealed.
+    if reads_header_first && status == StatusCode::RANGE_NOT_SATISFIABLE {
+        return forward_plaintext(state, address, method, client_headers).await;
+    }
+    if status.is_client_error() || status.is_server_error() {
+        return upstream_response::relay_error(probe).await;
+    }
+    let Some(metadata) = SealedObjectMetadata::from_headers(probe.headers())? else {
+        if selection == Selection::Whole {
+            return upstream_response::relay(probe).await;
+        }
+        // The probe changed the client's request; ask again with it unchanged.
+        drop(probe);
+        return forward_plaintext(state, address, method, client_headers).await;
+    };
+    let (head, probe_body) = probe.into_parts();
+    let mut out_headers = sse::sealed_response_headers(&state.kms, &head.headers, &metadata);
+    if !status.is_success() {
+        // 304 Not Modified and friends.
+        return Ok(with_parts(body::empty(), status, out_headers));
+    }
+
+    let object = stored_object(address, &head.headers)?;
+    let mut probe_body = Some(probe_body);
+    let layout = match &metadata.shape {
+        SealedShape::SinglePart { plaintext_len } if reads_header_first => {
+            let bytes = match probe_body.take() {
+                Some(b) => upstream_response::collect_limited(b, 4096).await?,
+                None => return Err(S3Error::internal("probe body already consumed")),
+            };
+            let header = StreamHeader::decode(&bytes)?;
+            let layout = layouts::single_part_layout(header, *plaintext_len)?;
+            layouts::check_stored_size(&layout, object.stored_size)?;
+            ObjectLayout::Known(layout)
+        }
+        SealedShape::SinglePart { plaintext_len } => {
+            check_single_part_size(*plaintext_len, object.stored_size)?;
+            ObjectLayout::SingleUnread(*plaintext_len)
+        }
+        SealedShape::Multipart { object_id } => {
+            ObjectLayout::Known(layouts::multipart_layout(state, &object, object_id).await?)
+        }
+    };
+    let window = window(selection, &layout)?;
+    add_window_headers(&mut out_headers, &window, layout.plaintext_len());
+    if is_head {
+        return Ok(with_parts(body::empty(), window.status, out_headers));
+    }
+
+    let plan = layout.read_plan(&window)?;
+    let data_key = unwrap_object_key(state, &address.bucket, &address.key, &metadata)?;
+    tracing::info!(
+        request_id = %ctx.request_id,
+        kms_key_id = %metadata.kms_key_id,
+        principal = %ctx.principal.arn,
+        bucket = %address.bucket,
+        key = %address.key,
+        "unwrapped a data key to read an object"
+    );
+    let stored = match (plan.sealed_range, probe_body.take()) {
+        // A whole GET: the probe's body is the object.
+        (None, Some(whole)) => whole,
+        (Some((first, last)), _) => fetch_stored_range(state, &object, first, last).await?,
+        (None, None) => return Err(S3Error::internal("no body to unseal")),
+    };
+    let body = body::boxed(UnsealingBody::new(stored, data_key, plan));
+    Ok(with_parts(body, window.status, out_headers))
+}
+
+/// What is known of the object's streams.
+enum ObjectLayout {
+    /// Every stream header (multipart objects, and reads that fetched the header).
+    Known(SealedLayout),
+    /// A single-part object of this plaintext length whose header is still unread.
+    SingleUnread(u64),
+}
+
+impl ObjectLayout {
+    fn plaintext_len(&self) -> u64 {
+        match self {
+            ObjectLayout::Known(layout) => layout.plaintext_len(),
+            ObjectLayout::SingleUnread(len) => *len,
+        }
+    }
+
+    /// `x-amz-mp-parts-count` for multipart objects; `None` for single-part ones.
+    fn parts_count(&self) -> Option<usize> {
+        match self {
+            ObjectLayout::Known(layout) if layout.streams()[0].header.part_number != 0 => {
+                Some(layout.streams().len())
+            }
+            _ => None,
+        }
+    }
+
+    fn read_plan(&self, window: &Window) -> Result<ReadPlan, S3Error> {
+        match (self, window.part, window.range) {
+            (ObjectLayout::Known(layout), Some((index, _)), _) => layout
+                .plan_stream(index)
+                .ok_or_else(|| S3Error::internal("part outside the layout")),
+            (ObjectLayout::Known(layout), None, Some(range)) => {
+                Ok(layout.plan_range(range.first, range.last)?)
+            }
+            (ObjectLayout::Known(layout), None, None) => Ok(layout.plan_whole()),
+            (ObjectLayout::SingleUnread(len), None, None) => {
+                Ok(ReadPlan::whole_single_stream(0, *len))
+            }
+            (ObjectLayout::SingleUnread(_), _, _) => {
+                Err(S3Error::internal("a partial read needs the stream header"))
+            }
+        }
+    }
+}
+
+/// The client's Range header or partNumber (S3 refuses both at once).
+fn selection(parts: &http::request::Parts, ctx: &RequestContext) -> Result<Selection, S3Error> {
     let range = parts
         .headers
         .get(http::header::RANGE)
         .and_then(|v| v.to_str().ok())
         .and_then(ByteRange::parse);
-    match (parts.method == Method::HEAD, range) {
-        (false, Some(range)) => ranged_get(state, ctx, &parts, range).await,
-        (is_head, range) => whole_object(state, ctx, &parts, is_head, range).await,
+    let part = ctx.s3.query_value("partNumber");
+    match (part, range) {
+        (Some(_), Some(_)) if parts.headers.contains_key(http::header::RANGE) => Err(S3Error::new(
+            S3ErrorCode::InvalidRequest,
+            "Cannot specify both Range header and partNumber query parameter",
+        )),
+        (Some(n), _) => match n.parse::<u32>() {
+            Ok(n) if (1..=10_000).contains(&n) => Ok(Selection::Part(n)),
+            _ => Err(S3Error::invalid_argument(
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )),
+        },
+        (None, Some(range)) => Ok(Selection::Range(range)),
+        (None, None) => Ok(Selection::Whole),
     }
 }
 
-fn bucket_and_key(ctx: &RequestContext) -> Result<(&str, &str), S3Error> {
-    ctx.s3
-        .bucket
-        .as_deref()
-        .zip(ctx.s3.key.as_deref())
-        .ok_or_else(|| S3Error::internal("object operation without a key"))
+fn window(selection: Selection, layout: &ObjectLayout) -> Result<Window, S3Error> {
+    let total = layout.plaintext_len();
+    match selection {
+        Selection::Whole => Ok(Window {
+            status: StatusCode::OK,
+            len: total,
+            range: None,
+            part: None,
+        }),
+        Selection::Range(range) => {
+            let satisfied = range.satisfy(total).ok_or_else(|| {
+                S3Error::new(
+                    S3ErrorCode::InvalidRange,
+                    "The requested range is not satisfiable",
+                )
+                .with_detail("ActualObjectSize", total.to_string())
+            })?;
+            Ok(Window {
+                status: StatusCode::PARTIAL_CONTENT,
+                len: satisfied.len(),
+                range: Some(satisfied),
+                part: None,
+            })
+        }
+        Selection::Part(number) => part_window(layout, number),
+    }
 }
 
-/// An upstream GET/HEAD of this object carrying the client's forwardable headers.
-fn upstream_read(
-    ctx: &RequestContext,
-    method: Method,
-    headers: HeaderMap,
-) -> Result<UpstreamRequest, S3Error> {
-    let (bucket, key) = bucket_and_key(ctx)?;
-    Ok(UpstreamRequest {
-        method,
-        bucket: Some(bucket.to_string()),
-        key: Some(key.to_string()),
-        query: ctx.s3.query.clone(),
-        headers,
-        body: body::empty(),
-        payload: UpstreamPayload::empty(),
+/// A `partNumber` read: one stream of a multipart object, or all of a
+/// single-part object for part 1 (as S3 answers).
+fn part_window(layout: &ObjectLayout, number: u32) -> Result<Window, S3Error> {
+    let index = (number - 1) as usize;
+    let not_satisfiable = || {
+        S3Error::new(
+            S3ErrorCode::InvalidPartNumber,
+            "The requested partnumber is not satisfiable",
+        )
+    };
+    let (offset, len) = match layout {
+        ObjectLayout::Known(l) => {
+            let extent = l.streams().get(index).ok_or_else(not_satisfiable)?;
+            (extent.plaintext_offset, extent.header.plaintext_len)
+        }
+        ObjectLayout::SingleUnread(len) if index == 0 => (0, *len),
+        ObjectLayout::SingleUnread(_) => return Err(not_satisfiable()),
+    };
+    let range = (len > 0).then(|| SatisfiedRange {
+        first: offset,
+        last: offset + len - 1,
+    });
+    Ok(Window {
+        status: if range.is_some() {
+            StatusCode::PARTIAL_CONTENT
+        } else {
+            StatusCode::OK
+        },
+        len,
+        range,
+        part: Some((index, layout.parts_count())),
     })
 }
 
-/// GET without a range, or HEAD (with or without one).
-async fn whole_object(
-    state: &AppState,
-    ctx: &RequestContext,
-    parts: &http::request::Parts,
-    is_head: bool,
-    range: Option<ByteRange>,
-) -> Result<Response<ProxyBody>, S3Error> {
-    let mut headers = forward_request_headers(&parts.headers, Forward::SealedRead);
-    headers.remove(http::header::RANGE);
-    let response = state
-        .upstream
-        .send(upstream_read(ctx, parts.method.clone(), headers)?)
-        .await?;
-    let status = response.status();
-    if status.is_client_error() || status.is_server_error() {
-        return upstream_response::relay_error(response).await;
+fn add_window_headers(headers: &mut HeaderMap, window: &Window, total: u64) {
+    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(window.len));
+    if let Some(range) = window.range
+        && let Ok(v) = HeaderValue::try_from(range.content_range(total))
+    {
+        headers.insert(http::header::CONTENT_RANGE, v);
     }
-    let Some(metadata) = SealedObjectMetadata::from_headers(response.headers())? else {
-        // Written to the upstream directly: served as stored (ranges included).
-        return plaintext_object(state, ctx, parts, response).await;
-    };
-    refuse_part_number(ctx)?;
-    if status.is_success() {
-        check_stored_length(response.headers(), metadata.plaintext_len)?;
+    if let Some((_, Some(count))) = window.part {
+        headers.insert("x-amz-mp-parts-count", HeaderValue::from(count));
     }
-    let mut out_headers = sse::sealed_response_headers(&state.kms, response.headers(), &metadata);
-    if !status.is_success() {
-        return Ok(with_parts(body::empty(), status, out_headers));
-    }
-    // HEAD with a Range answers as GET would, without the body.
-    if let Some(range) = range {
-        let satisfied = satisfy(range, metadata.plaintext_len)?;
-        add_range_headers(&mut out_headers, satisfied, metadata.plaintext_len);
-        return Ok(with_parts(
-            body::empty(),
-            StatusCode::PARTIAL_CONTENT,
-            out_headers,
-        ));
-    }
-    out_headers.insert(
-        http::header::CONTENT_LENGTH,
-        HeaderValue::from(metadata.plaintext_len),
-    );
-    if is_head {
-        return Ok(with_parts(body::empty(), status, out_headers));
-    }
-    let data_key = unwrap_data_key(state, ctx, &metadata)?;
-    let expected = ExpectedStream {
-        part_number: 0,
-        plaintext_len: metadata.plaintext_len,
-    };
-    let body = body::boxed(UnsealingBody::new(response.into_body(), data_key, expected));
-    Ok(with_parts(body, status, out_headers))
 }
 
-/// GET with a Range: header first, then only the segments the range needs.
-async fn ranged_get(
-    state: &AppState,
-    ctx: &RequestContext,
-    parts: &http::request::Parts,
-    range: ByteRange,
-) -> Result<Response<ProxyBody>, S3Error> {
-    let mut headers = forward_request_headers(&parts.headers, Forward::SealedRead);
-    let header_range = format!("bytes=0-{}", HEADER_LEN - 1);
-    headers.insert(
-        http::header::RANGE,
-        HeaderValue::try_from(header_range).map_err(|e| S3Error::internal(e.to_string()))?,
-    );
-    let first = state
-        .upstream
-        .send(upstream_read(ctx, Method::GET, headers)?)
-        .await?;
-    let status = first.status();
-    // 416 here means an object shorter than a stream header: not sealed.
-    if status == StatusCode::RANGE_NOT_SATISFIABLE {
-        return forward_plaintext_get(state, ctx, parts).await;
+/// An upstream GET/HEAD of this object. `partNumber` is s3seal's to answer for
+/// sealed objects (its parts are streams), so the probe leaves it out.
+fn upstream_read(
+    address: &ObjectAddress,
+    method: Method,
+    headers: HeaderMap,
+    without_part_number: bool,
+) -> UpstreamRequest {
+    UpstreamRequest {
+        method,
+        bucket: Some(address.bucket.clone()),
+        key: Some(address.key.clone()),
+        query: address
+            .query
+            .iter()
+            .filter(|(name, _)| !(without_part_number && name == "partNumber"))
+            .cloned()
+            .collect(),
+        headers,
+        body: body::empty(),
+        payload: UpstreamPayload::empty(),
     }
-    if status.is_client_error() || status.is_server_error() {
-        return upstream_response::relay_error(first).await;
-    }
-    let Some(metadata) = SealedObjectMetadata::from_headers(first.headers())? else {
-        return forward_plaintext_get(state, ctx, parts).await;
-    };
-    refuse_part_number(ctx)?;
-    if !status.is_success() {
-        // 304 Not Modified and friends.
-        let headers = sse::sealed_response_headers(&state.kms, first.headers(), &metadata);
-        return Ok(with_parts(body::empty(), status, headers));
-    }
-    check_stored_length(first.headers(), metadata.plaintext_len)?;
-    let etag = first.headers().get(http::header::ETAG).cloned();
-    let header_bytes = upstream_response::collect_small(first).await?;
-    let header = StreamHeader::decode(&header_bytes)?;
-    if header.plaintext_len != metadata.plaintext_len || header.part_number != 0 {
-        return Err(crate::seal::SealError::HeaderMismatch(
-            "stream header disagrees with metadata",
-        )
-        .into());
-    }
-    let satisfied = satisfy(range, metadata.plaintext_len)?;
-    let data_key = unwrap_data_key(state, ctx, &metadata)?;
-    let cipher = StreamCipher::new(&data_key, &header)?;
-    let span =
-        cipher
-            .layout()
-            .segments_for(metadata.plaintext_len, satisfied.first, satisfied.last);
+}
 
-    // The segments, from the very version whose header was read.
+fn stored_object(address: &ObjectAddress, headers: &HeaderMap) -> Result<StoredObject, S3Error> {
+    Ok(StoredObject {
+        bucket: address.bucket.clone(),
+        key: address.key.clone(),
+        version_id: address.query_value("versionId").map(str::to_string),
+        etag: headers.get(http::header::ETAG).cloned(),
+        stored_size: stored_size(headers)
+            .ok_or_else(|| S3Error::internal("the upstream did not report the object's size"))?,
+    })
+}
+
+fn range_header(first: u64, last: u64) -> Result<HeaderValue, S3Error> {
+    HeaderValue::try_from(format!("bytes={first}-{last}"))
+        .map_err(|e| S3Error::internal(e.to_string()))
+}
+
+/// Stored bytes `first..=last` of the very version the probe saw.
+async fn fetch_stored_range(
+    state: &AppState,
+    object: &StoredObject,
+    first: u64,
+    last: u64,
+) -> Result<hyper::body::Incoming, S3Error> {
     let mut headers = HeaderMap::new();
-    headers.insert(
-        http::header::RANGE,
-        HeaderValue::try_from(format!("bytes={}-{}", span.sealed_first, span.sealed_last))
-            .map_err(|e| S3Error::internal(e.to_string()))?,
-    );
-    if let Some(etag) = etag {
-        headers.insert(http::header::IF_MATCH, etag);
+    headers.insert(http::header::RANGE, range_header(first, last)?);
+    if let Some(etag) = &object.etag {
+        headers.insert(http::header::IF_MATCH, etag.clone());
     }
-    let second = state
-        .upstream
-        .send(upstream_read(ctx, Method::GET, headers)?)
-        .await?;
-    if second.status() == StatusCode::PRECONDITION_FAILED
-        || second.status() == StatusCode::NOT_FOUND
-    {
-        return Err(S3Error::new(
+    let request = UpstreamRequest {
+        method: Method::GET,
+        bucket: Some(object.bucket.clone()),
+        key: Some(object.key.clone()),
+        query: object
+            .version_id
+            .iter()
+            .map(|v| ("versionId".to_string(), v.clone()))
+            .collect(),
+        headers,
+        body: body::empty(),
+        payload: UpstreamPayload::empty(),
+    };
+    let response = state.upstream.send(request).await?;
+    match response.status() {
+        StatusCode::PARTIAL_CONTENT => Ok(response.into_body()),
+        StatusCode::PRECONDITION_FAILED | StatusCode::NOT_FOUND => Err(S3Error::new(
             S3ErrorCode::ServiceUnavailable,
             "the object changed while it was being read; retry the request",
-        ));
+        )),
+        status => Err(S3Error::internal(format!(
+            "the upstream answered a segment read with {status}"
+        ))),
     }
-    if second.status() != StatusCode::PARTIAL_CONTENT {
-        return upstream_response::relay_error(second).await;
-    }
-    let mut out_headers = sse::sealed_response_headers(&state.kms, second.headers(), &metadata);
-    add_range_headers(&mut out_headers, satisfied, metadata.plaintext_len);
-    let expected = ExpectedStream {
-        part_number: 0,
-        plaintext_len: metadata.plaintext_len,
-    };
-    let body = body::boxed(UnsealingBody::for_span(
-        second.into_body(),
-        cipher,
-        expected,
-        span,
-    ));
-    Ok(with_parts(body, StatusCode::PARTIAL_CONTENT, out_headers))
 }
 
-/// Serves an object that is not sealed exactly as the upstream stores it.
-async fn forward_plaintext_get(
+/// Serves an object that is not sealed exactly as the upstream stores it,
+/// with the client's request unchanged (Range and partNumber included).
+async fn forward_plaintext(
     state: &AppState,
-    ctx: &RequestContext,
-    parts: &http::request::Parts,
+    address: &ObjectAddress,
+    method: &Method,
+    client_headers: &HeaderMap,
 ) -> Result<Response<ProxyBody>, S3Error> {
-    let headers = forward_request_headers(&parts.headers, Forward::SealedRead);
+    let headers = forward_request_headers(client_headers, Forward::SealedRead);
     let response = state
         .upstream
-        .send(upstream_read(ctx, parts.method.clone(), headers)?)
+        .send(upstream_read(address, method.clone(), headers, false))
         .await?;
     if SealedObjectMetadata::from_headers(response.headers())?.is_some() {
         // Replaced by a sealed object between the two requests.
@@ -242,47 +437,6 @@ async fn forward_plaintext_get(
     upstream_response::relay(response).await
 }
 
-/// A plaintext object fetched without the client's Range: refetch with it if there was one.
-async fn plaintext_object(
-    state: &AppState,
-    ctx: &RequestContext,
-    parts: &http::request::Parts,
-    response: Response<hyper::body::Incoming>,
-) -> Result<Response<ProxyBody>, S3Error> {
-    if parts.headers.contains_key(http::header::RANGE) {
-        drop(response);
-        return forward_plaintext_get(state, ctx, parts).await;
-    }
-    upstream_response::relay(response).await
-}
-
-/// Multipart objects and `partNumber` reads come with multipart support.
-fn refuse_part_number(ctx: &RequestContext) -> Result<(), S3Error> {
-    if ctx.s3.has_query("partNumber") {
-        return Err(S3Error::not_implemented(
-            "partNumber reads of encrypted objects",
-        ));
-    }
-    Ok(())
-}
-
-fn satisfy(range: ByteRange, size: u64) -> Result<SatisfiedRange, S3Error> {
-    range.satisfy(size).ok_or_else(|| {
-        S3Error::new(
-            S3ErrorCode::InvalidRange,
-            "The requested range is not satisfiable",
-        )
-        .with_detail("ActualObjectSize", size.to_string())
-    })
-}
-
-fn add_range_headers(headers: &mut HeaderMap, range: SatisfiedRange, total: u64) {
-    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(range.len()));
-    if let Ok(v) = HeaderValue::try_from(range.content_range(total)) {
-        headers.insert(http::header::CONTENT_RANGE, v);
-    }
-}
-
 fn with_parts(body: ProxyBody, status: StatusCode, headers: HeaderMap) -> Response<ProxyBody> {
     let mut out = Response::new(body);
     *out.status_mut() = status;
@@ -290,30 +444,28 @@ fn with_parts(body: ProxyBody, status: StatusCode, headers: HeaderMap) -> Respon
     out
 }
 
-fn unwrap_data_key(
+/// Unwraps the data key of the object stored at `bucket`/`key`: its encryption
+/// context names that very object, so a wrapped key moved elsewhere fails.
+pub fn unwrap_object_key(
     state: &AppState,
-    ctx: &RequestContext,
+    bucket: &str,
+    key: &str,
     metadata: &SealedObjectMetadata,
 ) -> Result<DataKey, S3Error> {
-    let (bucket, key) = bucket_and_key(ctx)?;
     let context = read_context(bucket, key, metadata)?;
-    let data_key = state.kms.unwrap_data_key(&metadata.wrapped_key, &context).map_err(|err| match err {
-        crate::kms::KmsError::InvalidCiphertext(_) => S3Error::internal(
-            "the object's wrapped data key does not match its bucket and key: it was moved or altered on the upstream",
-        ),
-        other => other.into(),
-    })?;
-    tracing::info!(
-        request_id = %ctx.request_id,
-        kms_key_id = %metadata.kms_key_id,
-        principal = %ctx.principal.arn,
-        "unwrapped a data key for GetObject"
-    );
-    Ok(data_key)
+    state
+        .kms
+        .unwrap_data_key(&metadata.wrapped_key, &context)
+        .map_err(|err| match err {
+            crate::kms::KmsError::InvalidCiphertext(_) => S3Error::internal(
+                "the object's wrapped data key does not match its bucket and key: it was moved or altered on the upstream",
+            ),
+            other => other.into(),
+        })
 }
 
 /// The context the data key was wrapped with: the object's ARN plus the client's pairs.
-fn read_context(
+pub fn read_context(
     bucket: &str,
     key: &str,
     metadata: &SealedObjectMetadata,
@@ -327,7 +479,7 @@ fn read_context(
 }
 
 /// The object's stored size, from `Content-Range: bytes a-b/SIZE` or `Content-Length`.
-fn stored_size(headers: &HeaderMap) -> Option<u64> {
+pub fn stored_size(headers: &HeaderMap) -> Option<u64> {
     if let Some(range) = headers
         .get(http::header::CONTENT_RANGE)
         .and_then(|v| v.to_str().ok())
@@ -340,13 +492,12 @@ fn stored_size(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-fn check_stored_length(headers: &HeaderMap, plaintext_len: u64) -> Result<(), S3Error> {
+fn check_single_part_size(plaintext_len: u64, stored: u64) -> Result<(), S3Error> {
     let expected = StreamLayout::default_layout().sealed_len(plaintext_len)?;
-    match stored_size(headers) {
-        Some(stored) if stored == expected => Ok(()),
-        Some(stored) => Err(S3Error::internal(format!(
+    if stored != expected {
+        return Err(S3Error::internal(format!(
             "the stored object is {stored} bytes but its metadata requires {expected}: it was truncated or altered on the upstream"
-        ))),
-        None => Ok(()),
+        )));
     }
+    Ok(())
 }

@@ -16,8 +16,9 @@ use super::upstream_response;
 use crate::body::{self, FailureSlot, ProxyBody};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::integrity::{DeclaredDigests, VerifyingBody};
+use crate::kms::DataKey;
 use crate::seal::layout::DEFAULT_SEGMENT_LOG2;
-use crate::seal::metadata::SealedObjectMetadata;
+use crate::seal::metadata::{SealedObjectMetadata, SealedShape};
 use crate::seal::{SealingBody, StreamHeader};
 use crate::state::AppState;
 use crate::upstream::{UpstreamPayload, UpstreamRequest};
@@ -67,42 +68,28 @@ pub async fn put_object(
     );
 
     let header = StreamHeader::new(DEFAULT_SEGMENT_LOG2, 0, plaintext_len)?;
-    let failure = FailureSlot::default();
-    let verified = VerifyingBody::new(body, declared, failure.clone());
-    let sealed = SealingBody::new(verified, &data_key.plaintext, header, failure.clone())?;
-    let sealed_len = sealed.sealed_len();
-
     let metadata = SealedObjectMetadata {
         format_version: 1,
         kms_key_id: data_key.key_id.clone(),
         kms_key_version: data_key.key_version,
         wrapped_key: data_key.ciphertext_blob,
-        plaintext_len,
+        shape: SealedShape::SinglePart { plaintext_len },
         sse: sse.mode,
         client_context: sse.context.as_ref().map(|(raw, _)| raw.clone()),
         bucket_key_enabled: sse.bucket_key_enabled,
     };
     let mut headers = forward_request_headers(&parts.headers, Forward::SealedWrite);
     metadata.to_headers(&mut headers)?;
-    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(sealed_len));
-
     let request = UpstreamRequest {
         method: Method::PUT,
         bucket: Some(bucket.to_string()),
         key: Some(key.to_string()),
         query: ctx.s3.query.clone(),
         headers,
-        body: body::boxed(sealed),
+        body: body::empty(),
         payload: UpstreamPayload::Unsigned,
     };
-    let response = match state.upstream.send(request).await {
-        Ok(response) => response,
-        // A body failure (digest mismatch, short body) is the client's error, not the upstream's.
-        Err(err) => return Err(failure.take().unwrap_or_else(|| err.into())),
-    };
-    if let Some(err) = failure.take() {
-        return Err(err);
-    }
+    let response = send_sealed(state, request, body, declared, &data_key.plaintext, header).await?;
     if !response.status().is_success() {
         return upstream_response::relay_error(response).await;
     }
@@ -123,24 +110,65 @@ pub async fn put_object(
     *out.headers_mut() = sse::sealed_response_headers(&state.kms, response.headers(), &metadata);
     out.headers_mut()
         .insert(http::header::CONTENT_LENGTH, HeaderValue::from(0));
-    if let Some(checksum) = declared_checksum
-        && let Ok(value) = HeaderValue::try_from(checksum.base64())
-    {
-        out.headers_mut()
-            .insert(checksum.algorithm.header_name(), value);
-    }
+    echo_checksum(out.headers_mut(), declared_checksum);
     Ok(out)
 }
 
+/// Answers the client's (verified) flexible checksum, as S3 does.
+pub fn echo_checksum(
+    headers: &mut http::HeaderMap,
+    checksum: Option<crate::integrity::DeclaredChecksum>,
+) {
+    if let Some(checksum) = checksum
+        && let Ok(value) = HeaderValue::try_from(checksum.base64())
+    {
+        headers.insert(checksum.algorithm.header_name(), value);
+    }
+}
+
+/// Sends `request` upstream with `body` (verified against `declared`)
+/// sealed into one stream described by `header`, as it streams.
+pub async fn send_sealed<B>(
+    state: &AppState,
+    mut request: UpstreamRequest,
+    body: B,
+    declared: DeclaredDigests,
+    data_key: &DataKey,
+    header: StreamHeader,
+) -> Result<Response<Incoming>, S3Error>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + Sync + 'static,
+    B::Error: Into<crate::body::BoxError>,
+{
+    let failure = FailureSlot::default();
+    let verified = VerifyingBody::new(body, declared, failure.clone());
+    let sealed = SealingBody::new(verified, data_key, header, failure.clone())?;
+    request.headers.insert(
+        http::header::CONTENT_LENGTH,
+        HeaderValue::from(sealed.sealed_len()),
+    );
+    request.body = body::boxed(sealed);
+    request.payload = UpstreamPayload::Unsigned;
+    let response = match state.upstream.send(request).await {
+        Ok(response) => response,
+        // A body failure (digest mismatch, short body) is the client's error, not the upstream's.
+        Err(err) => return Err(failure.take().unwrap_or_else(|| err.into())),
+    };
+    if let Some(err) = failure.take() {
+        return Err(err);
+    }
+    Ok(response)
+}
+
 /// The KMS key for an upload: the one named by the client, else the default.
-fn choose_kms_key(state: &AppState, sse: &SseRequest) -> String {
+pub fn choose_kms_key(state: &AppState, sse: &SseRequest) -> String {
     sse.kms_key
         .clone()
         .unwrap_or_else(|| state.default_kms_key_id.clone())
 }
 
 /// Clients may not set s3seal's internal metadata (it would forge a sealed object's description).
-fn reject_reserved_metadata(headers: &http::HeaderMap) -> Result<(), S3Error> {
+pub fn reject_reserved_metadata(headers: &http::HeaderMap) -> Result<(), S3Error> {
     if headers
         .keys()
         .any(|k| SealedObjectMetadata::is_internal_header(k.as_str()))

@@ -93,7 +93,17 @@ impl Operation {
     pub fn family(&self) -> Family {
         use Operation::*;
         match self {
-            PutObject | GetObject | HeadObject => Family::SealedObject,
+            PutObject
+            | GetObject
+            | HeadObject
+            | CreateMultipartUpload
+            | UploadPart
+            | UploadPartCopy
+            | CompleteMultipartUpload
+            | AbortMultipartUpload
+            | ListParts
+            | CopyObject
+            | UpdateObjectEncryption => Family::SealedObject,
             ListBuckets
             | CreateBucket
             | DeleteBucket
@@ -107,20 +117,10 @@ impl Operation {
             | BucketConfig { .. }
             | DeleteObject
             | ObjectConfig { .. }
-            | AbortMultipartUpload
             | RestoreObject => Family::PassThrough,
-            PostObject
-            | CopyObject
-            | CreateMultipartUpload
-            | UploadPart
-            | UploadPartCopy
-            | CompleteMultipartUpload
-            | ListParts
-            | GetObjectAttributes
-            | SelectObjectContent
-            | GetObjectTorrent
-            | UpdateObjectEncryption
-            | Unknown => Family::Refused,
+            PostObject | GetObjectAttributes | SelectObjectContent | GetObjectTorrent | Unknown => {
+                Family::Refused
+            }
         }
     }
 
@@ -425,8 +425,9 @@ mod tests {
     fn families() {
         assert_eq!(Operation::PutObject.family(), Family::SealedObject);
         assert_eq!(Operation::ListObjectsV2.family(), Family::PassThrough);
-        assert_eq!(Operation::CopyObject.family(), Family::Refused);
-        assert_eq!(Operation::UploadPart.family(), Family::Refused);
+        assert_eq!(Operation::CopyObject.family(), Family::SealedObject);
+        assert_eq!(Operation::UploadPart.family(), Family::SealedObject);
+        assert_eq!(Operation::PostObject.family(), Family::Refused);
         assert_eq!(Operation::Unknown.family(), Family::Refused);
     }
 

@@ -24,6 +24,7 @@ const PLAINTEXT_LEN: &str = "x-amz-meta-s3seal-len";
 const SSE: &str = "x-amz-meta-s3seal-sse";
 const CONTEXT: &str = "x-amz-meta-s3seal-ctx";
 const BUCKET_KEY: &str = "x-amz-meta-s3seal-bke";
+const MULTIPART_ID: &str = "x-amz-meta-s3seal-mpu";
 
 /// How the client asked for the object to be encrypted; echoed back on reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +44,17 @@ impl SseMode {
     }
 }
 
+/// How an object's sealed body is laid out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SealedShape {
+    /// One stream (PutObject): the plaintext length is in the metadata.
+    SinglePart { plaintext_len: u64 },
+    /// One stream per part (a multipart upload). Its size is not known when
+    /// the metadata is written, so the layout is kept in s3seal's store under
+    /// `object_id` and can always be rebuilt from the stream headers.
+    Multipart { object_id: String },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedObjectMetadata {
     pub format_version: u8,
@@ -51,7 +63,7 @@ pub struct SealedObjectMetadata {
     pub kms_key_version: u32,
     /// The KMS ciphertext blob of the data key.
     pub wrapped_key: Vec<u8>,
-    pub plaintext_len: u64,
+    pub shape: SealedShape,
     pub sse: SseMode,
     /// The client's own encryption context (the `x-amz-server-side-encryption-context`
     /// header value, base64 JSON), if it sent one.
@@ -72,7 +84,12 @@ impl SealedObjectMetadata {
         put(KEY_ID, self.kms_key_id.clone())?;
         put(KEY_VERSION, self.kms_key_version.to_string())?;
         put(WRAPPED_KEY, B64.encode(&self.wrapped_key))?;
-        put(PLAINTEXT_LEN, self.plaintext_len.to_string())?;
+        match &self.shape {
+            SealedShape::SinglePart { plaintext_len } => {
+                put(PLAINTEXT_LEN, plaintext_len.to_string())?
+            }
+            SealedShape::Multipart { object_id } => put(MULTIPART_ID, object_id.clone())?,
+        }
         put(SSE, self.sse.header_value().to_string())?;
         if let Some(ctx) = &self.client_context {
             put(CONTEXT, ctx.clone())?;
@@ -132,9 +149,30 @@ impl SealedObjectMetadata {
             kms_key_id,
             kms_key_version,
             wrapped_key,
-            plaintext_len: text(PLAINTEXT_LEN)?
-                .parse()
-                .map_err(|_| bad(PLAINTEXT_LEN))?,
+            shape: match (
+                headers.contains_key(PLAINTEXT_LEN),
+                headers.get(MULTIPART_ID),
+            ) {
+                (true, None) => SealedShape::SinglePart {
+                    plaintext_len: text(PLAINTEXT_LEN)?
+                        .parse()
+                        .map_err(|_| bad(PLAINTEXT_LEN))?,
+                },
+                (false, Some(_)) => {
+                    let id = text(MULTIPART_ID)?;
+                    if id.is_empty() || id.len() > 64 {
+                        return Err(bad(MULTIPART_ID));
+                    }
+                    SealedShape::Multipart {
+                        object_id: id.to_string(),
+                    }
+                }
+                _ => {
+                    return Err(SealError::MalformedMetadata(format!(
+                        "exactly one of {PLAINTEXT_LEN} and {MULTIPART_ID} must be present"
+                    )));
+                }
+            },
             sse,
             client_context: headers
                 .get(CONTEXT)
@@ -169,7 +207,9 @@ mod tests {
             kms_key_id: key_id.to_string(),
             kms_key_version: 3,
             wrapped_key: blob.encode(),
-            plaintext_len: 12345,
+            shape: SealedShape::SinglePart {
+                plaintext_len: 12345,
+            },
             sse: SseMode::S3Managed,
             client_context: Some("eyJhIjoiYiJ9".into()),
             bucket_key_enabled: true,
@@ -189,6 +229,23 @@ mod tests {
                 .keys()
                 .all(|k| SealedObjectMetadata::is_internal_header(k.as_str()))
         );
+    }
+
+    #[test]
+    fn multipart_shape_round_trips_and_excludes_a_length() {
+        let mut meta = sample();
+        meta.shape = SealedShape::Multipart {
+            object_id: "4f1c".into(),
+        };
+        let mut headers = HeaderMap::new();
+        meta.to_headers(&mut headers).unwrap();
+        assert!(!headers.contains_key(PLAINTEXT_LEN));
+        assert_eq!(
+            SealedObjectMetadata::from_headers(&headers).unwrap(),
+            Some(meta)
+        );
+        headers.insert(PLAINTEXT_LEN, HeaderValue::from_static("5"));
+        assert!(SealedObjectMetadata::from_headers(&headers).is_err());
     }
 
     #[test]
@@ -244,8 +301,8 @@ mod tests {
 
     proptest! {
         #[test]
-        fn parser_never_panics(values in proptest::collection::vec("[ -~]{0,40}", 9)) {
-            let names = [FORMAT, ALG, KEY_ID, KEY_VERSION, WRAPPED_KEY, PLAINTEXT_LEN, SSE, CONTEXT, BUCKET_KEY];
+        fn parser_never_panics(values in proptest::collection::vec("[ -~]{0,40}", 10)) {
+            let names = [FORMAT, ALG, KEY_ID, KEY_VERSION, WRAPPED_KEY, PLAINTEXT_LEN, SSE, CONTEXT, BUCKET_KEY, MULTIPART_ID];
             let mut headers = HeaderMap::new();
             for (name, value) in names.iter().zip(values) {
                 if let Ok(v) = HeaderValue::try_from(value) {

@@ -8,7 +8,8 @@
 //! and splicing between objects or streams are all detected.
 //! See `docs/format.md` for the byte layout and the threat model.
 //!
-//! - [`layout`]: size maths (plaintext ↔ sealed lengths, segment boundaries);
+//! - [`layout`]: size maths of one stream (plaintext ↔ sealed lengths, segments);
+//! - [`object_layout`]: the streams of a whole object, and range read plans;
 //! - [`header`]: the stream header codec;
 //! - [`segment`]: sealing and opening of single segments;
 //! - [`sealing_body`] / [`unsealing_body`]: streaming adapters over HTTP bodies;
@@ -17,13 +18,15 @@
 pub mod header;
 pub mod layout;
 pub mod metadata;
+pub mod object_layout;
 pub mod sealing_body;
 pub mod segment;
 pub mod unsealing_body;
 
 pub use header::StreamHeader;
 pub use layout::StreamLayout;
-pub use metadata::SealedObjectMetadata;
+pub use metadata::{SealedObjectMetadata, SealedShape};
+pub use object_layout::{ReadPlan, SealedLayout};
 pub use sealing_body::SealingBody;
 pub use unsealing_body::UnsealingBody;
 

@@ -1,15 +1,16 @@
-//! [`UnsealingBody`]: verifies and decrypts a sealed stream as it flows.
+//! [`UnsealingBody`]: verifies and decrypts sealed streams as they flow.
 //!
-//! It reads either a whole stream (header first) or, for range reads, a span
-//! of consecutive segments whose header was read separately, and releases
-//! only the requested window of plaintext.
+//! It walks a [`ReadPlan`]: one or more streams (one per multipart part),
+//! each read either from its header or, for the first stream of a range
+//! read, from a segment whose header the plan already knows. Only the
+//! requested window of plaintext is released.
 //!
 //! Plaintext of a segment is released only after the segment's tag verified.
-//! A truncated stream, trailing bytes, a header that disagrees with the
-//! object's metadata, or any failed tag ends the body with an error; hyper
-//! then aborts the response, so a client never mistakes a partial object for a
-//! complete one.
+//! A truncated read, trailing bytes, a header that disagrees with the plan,
+//! or any failed tag ends the body with an error; hyper then aborts the
+//! response, so a client never mistakes a partial object for a complete one.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -17,37 +18,33 @@ use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 
 use super::layout::{HEADER_LEN, SegmentSpan, TAG_LEN};
+use super::object_layout::{ReadPlan, StreamRead, StreamStart};
 use super::segment::StreamCipher;
 use super::{SealError, StreamHeader};
 use crate::body::BoxError;
 use crate::kms::DataKey;
 
-/// What the reader knows about the stream before reading it (from metadata).
-#[derive(Debug, Clone, Copy)]
-pub struct ExpectedStream {
-    pub part_number: u32,
-    pub plaintext_len: u64,
-}
-
-enum State {
-    Header(DataKey),
-    Segments(Box<StreamCipher>),
-    Done,
+/// The stream being read.
+struct CurrentStream {
+    cipher: StreamCipher,
+    plaintext_len: u64,
+    next_index: u64,
+    last_index: u64,
+    /// Plaintext bytes still to drop from the front, and still to release.
+    skip: u64,
+    remaining: u64,
 }
 
 pub struct UnsealingBody<B> {
     inner: B,
-    expected: ExpectedStream,
-    state: State,
+    data_key: DataKey,
+    pending: VecDeque<StreamRead>,
+    current: Option<CurrentStream>,
+    failed: bool,
     buf: BytesMut,
-    next_index: u64,
-    /// Index of the last segment this body reads (`None`: the stream's last).
-    last_index: Option<u64>,
-    /// Plaintext bytes still to drop from the front, and still to release.
-    skip: u64,
     remaining: u64,
     sealed_seen: u64,
-    sealed_expected: u64,
+    sealed_expected: Option<u64>,
 }
 
 impl<B> UnsealingBody<B>
@@ -55,94 +52,113 @@ where
     B: Body<Data = Bytes> + Unpin,
     B::Error: Into<BoxError>,
 {
-    /// Reads a whole stream, header first.
-    pub fn new(inner: B, data_key: DataKey, expected: ExpectedStream) -> Self {
+    /// Reads the stored bytes `inner` (exactly the plan's sealed range) along `plan`.
+    pub fn new(inner: B, data_key: DataKey, plan: ReadPlan) -> Self {
         UnsealingBody {
             inner,
-            expected,
-            state: State::Header(data_key),
+            data_key,
+            pending: plan.streams,
+            current: None,
+            failed: false,
             buf: BytesMut::new(),
-            next_index: 0,
-            last_index: None,
-            skip: 0,
-            remaining: expected.plaintext_len,
+            remaining: plan.plaintext_len,
             sealed_seen: 0,
-            sealed_expected: u64::MAX,
+            sealed_expected: plan.sealed_len,
         }
     }
 
-    /// Reads the segments of `span` (fetched without the header, which the
-    /// caller already verified into `cipher`), releasing plaintext bytes
-    /// `skip .. skip + take` of the span.
-    pub fn for_span(
-        inner: B,
-        cipher: StreamCipher,
-        expected: ExpectedStream,
-        span: SegmentSpan,
-    ) -> Self {
-        UnsealingBody {
-            inner,
-            expected,
-            state: State::Segments(Box::new(cipher)),
-            buf: BytesMut::new(),
-            next_index: span.first_segment,
-            last_index: Some(span.last_segment),
-            skip: span.skip,
-            remaining: span.take,
-            sealed_seen: 0,
-            sealed_expected: span.sealed_last + 1 - span.sealed_first,
-        }
-    }
-
-    /// Moves through the state machine as far as the buffered bytes allow.
-    /// Returns a plaintext frame when one segment is complete.
-    fn advance(&mut self) -> Result<Option<Bytes>, SealError> {
-        if let State::Header(_) = &self.state {
-            if (self.buf.len() as u64) < HEADER_LEN {
-                return Ok(None);
-            }
-            let header = StreamHeader::decode(&self.buf.split_to(HEADER_LEN as usize))?;
-            if header.plaintext_len != self.expected.plaintext_len {
-                return Err(SealError::HeaderMismatch("plaintext length"));
-            }
-            if header.part_number != self.expected.part_number {
-                return Err(SealError::HeaderMismatch("part number"));
-            }
-            let State::Header(key) = std::mem::replace(&mut self.state, State::Done) else {
-                unreachable!()
-            };
-            let cipher = StreamCipher::new(&key, &header)?;
-            self.sealed_expected = cipher.layout().sealed_len(header.plaintext_len)?;
-            self.state = State::Segments(Box::new(cipher));
-        }
-        let State::Segments(cipher) = &self.state else {
+    /// Starts the next planned stream if its first bytes are buffered.
+    /// Returns `false` when more bytes are needed.
+    fn start_stream(&mut self) -> Result<bool, SealError> {
+        let Some(read) = self.pending.front().copied() else {
             return if self.buf.is_empty() {
-                Ok(None)
+                Ok(false)
             } else {
                 Err(SealError::TrailingData(self.buf.len() as u64))
             };
         };
-        let plain = cipher
+        let header = match read.start {
+            StreamStart::AtSegment(header) => header,
+            StreamStart::WithHeader(expected) => {
+                if (self.buf.len() as u64) < HEADER_LEN {
+                    return Ok(false);
+                }
+                let header = StreamHeader::decode(&self.buf.split_to(HEADER_LEN as usize))?;
+                expected.check(&header)?;
+                header
+            }
+        };
+        self.pending.pop_front();
+        let cipher = StreamCipher::new(&self.data_key, &header)?;
+        let span = read
+            .span
+            .unwrap_or_else(|| whole_span(&cipher, header.plaintext_len));
+        self.current = Some(CurrentStream {
+            cipher,
+            plaintext_len: header.plaintext_len,
+            next_index: span.first_segment,
+            last_index: span.last_segment,
+            skip: span.skip,
+            remaining: span.take,
+        });
+        Ok(true)
+    }
+
+    /// Moves through the plan as far as the buffered bytes allow. Returns a
+    /// plaintext frame when one segment is complete.
+    fn advance(&mut self) -> Result<Option<Bytes>, SealError> {
+        if self.current.is_none() && !self.start_stream()? {
+            return Ok(None);
+        }
+        let Some(stream) = self.current.as_mut() else {
+            return Ok(None);
+        };
+        let plain = stream
+            .cipher
             .layout()
-            .segment_plaintext_len(self.expected.plaintext_len, self.next_index);
+            .segment_plaintext_len(stream.plaintext_len, stream.next_index);
         let sealed = (plain + TAG_LEN) as usize;
         if self.buf.len() < sealed {
             return Ok(None);
         }
         let mut segment = self.buf.split_to(sealed);
-        cipher.open_segment(self.next_index, &mut segment)?;
-        let last = self.last_index.unwrap_or(cipher.segment_count() - 1);
-        if self.next_index == last {
-            self.state = State::Done;
-        }
-        self.next_index += 1;
+        stream
+            .cipher
+            .open_segment(stream.next_index, &mut segment)?;
         // Release only the requested window of plaintext.
-        let skip = self.skip.min(segment.len() as u64);
+        let skip = stream.skip.min(segment.len() as u64);
         let _ = segment.split_to(skip as usize);
-        self.skip -= skip;
-        segment.truncate(self.remaining.min(segment.len() as u64) as usize);
-        self.remaining -= segment.len() as u64;
+        stream.skip -= skip;
+        segment.truncate(stream.remaining.min(segment.len() as u64) as usize);
+        stream.remaining -= segment.len() as u64;
+        self.remaining = self.remaining.saturating_sub(segment.len() as u64);
+        if stream.next_index == stream.last_index {
+            self.current = None;
+        } else {
+            stream.next_index += 1;
+        }
         Ok(Some(segment.freeze()))
+    }
+
+    fn finished(&self) -> bool {
+        self.current.is_none() && self.pending.is_empty() && self.buf.is_empty()
+    }
+}
+
+/// Every segment of a stream, all of its plaintext.
+fn whole_span(cipher: &StreamCipher, plaintext_len: u64) -> SegmentSpan {
+    let layout = cipher.layout();
+    let last_segment = cipher.segment_count() - 1;
+    SegmentSpan {
+        first_segment: 0,
+        last_segment,
+        sealed_first: HEADER_LEN,
+        sealed_last: layout.segment_offset(last_segment)
+            + layout.segment_plaintext_len(plaintext_len, last_segment)
+            + TAG_LEN
+            - 1,
+        skip: 0,
+        take: plaintext_len,
     }
 }
 
@@ -159,14 +175,16 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
+        if this.failed {
+            return Poll::Ready(None);
+        }
         loop {
             match this.advance() {
                 Ok(Some(plain)) if plain.is_empty() => continue,
                 Ok(Some(plain)) => return Poll::Ready(Some(Ok(Frame::data(plain)))),
                 Ok(None) => {}
                 Err(err) => {
-                    this.state = State::Done;
-                    this.buf.clear();
+                    this.fail();
                     return Poll::Ready(Some(Err(err.into())));
                 }
             }
@@ -178,25 +196,39 @@ where
                     }
                 }
                 Some(Err(err)) => {
-                    this.state = State::Done;
+                    this.fail();
                     return Poll::Ready(Some(Err(err.into())));
                 }
                 None => {
-                    return if matches!(this.state, State::Done) && this.buf.is_empty() {
-                        Poll::Ready(None)
-                    } else {
-                        let expected = this.sealed_expected;
-                        let actual = this.sealed_seen;
-                        this.state = State::Done;
-                        Poll::Ready(Some(Err(SealError::Truncated { expected, actual }.into())))
-                    };
+                    if this.finished() {
+                        return Poll::Ready(None);
+                    }
+                    let expected = this.sealed_expected.unwrap_or(0);
+                    let actual = this.sealed_seen;
+                    this.fail();
+                    return Poll::Ready(Some(
+                        Err(SealError::Truncated { expected, actual }.into()),
+                    ));
                 }
             }
         }
     }
 
+    fn is_end_stream(&self) -> bool {
+        self.failed
+    }
+
     fn size_hint(&self) -> SizeHint {
         SizeHint::with_exact(self.remaining)
+    }
+}
+
+impl<B> UnsealingBody<B> {
+    fn fail(&mut self) {
+        self.failed = true;
+        self.current = None;
+        self.pending.clear();
+        self.buf.clear();
     }
 }
 
@@ -205,7 +237,7 @@ mod tests {
     use super::*;
     use crate::body::FailureSlot;
     use crate::seal::SealingBody;
-    use crate::seal::segment::StreamCipher;
+    use crate::seal::object_layout::{ReadPlan, SealedLayout};
     use http_body_util::{BodyExt, StreamBody};
     use proptest::prelude::*;
 
@@ -260,15 +292,8 @@ mod tests {
     }
 
     fn unseal(key: &DataKey, sealed: &[u8], len: u64, chunk: usize) -> Result<Vec<u8>, String> {
-        let expected = ExpectedStream {
-            part_number: 0,
-            plaintext_len: len,
-        };
-        run(UnsealingBody::new(
-            chunks(sealed, chunk),
-            key.clone(),
-            expected,
-        ))
+        let plan = ReadPlan::whole_single_stream(0, len);
+        run(UnsealingBody::new(chunks(sealed, chunk), key.clone(), plan))
     }
 
     #[test]
@@ -316,19 +341,14 @@ mod tests {
         last: u64,
     ) -> Result<Vec<u8>, String> {
         let header = StreamHeader::decode(&sealed[..36]).unwrap();
-        let cipher = StreamCipher::new(key, &header).unwrap();
-        let span = cipher.layout().segments_for(len, first, last);
-        let bytes = &sealed[span.sealed_first as usize..=span.sealed_last as usize];
-        let expected = ExpectedStream {
-            part_number: 0,
-            plaintext_len: len,
-        };
-        run(UnsealingBody::for_span(
-            chunks(bytes, 1500),
-            cipher,
-            expected,
-            span,
-        ))
+        assert_eq!(header.plaintext_len, len);
+        let plan = SealedLayout::new(vec![header])
+            .unwrap()
+            .plan_range(first, last)
+            .unwrap();
+        let (from, to) = plan.sealed_range.unwrap();
+        let bytes = &sealed[from as usize..=to as usize];
+        run(UnsealingBody::new(chunks(bytes, 1500), key.clone(), plan))
     }
 
     #[test]
@@ -356,22 +376,98 @@ mod tests {
         assert!(unseal_range(&key, &flipped, 20_000, 0, 10).is_ok());
         // A short span (upstream returned fewer bytes) fails.
         let header = StreamHeader::decode(&sealed[..36]).unwrap();
-        let cipher = StreamCipher::new(&key, &header).unwrap();
-        let span = cipher.layout().segments_for(20_000, 0, 5000);
-        let short = &sealed[span.sealed_first as usize..span.sealed_last as usize];
-        let expected = ExpectedStream {
-            part_number: 0,
-            plaintext_len: 20_000,
+        let plan = SealedLayout::new(vec![header])
+            .unwrap()
+            .plan_range(0, 5000)
+            .unwrap();
+        let (from, to) = plan.sealed_range.unwrap();
+        let short = &sealed[from as usize..to as usize];
+        assert!(run(UnsealingBody::new(chunks(short, 1000), key.clone(), plan)).is_err());
+    }
+
+    /// Seals `parts` as the streams of one multipart object.
+    fn seal_parts(key: &DataKey, parts: &[(u32, Vec<u8>)]) -> (Vec<u8>, SealedLayout) {
+        let mut stored = Vec::new();
+        let mut headers = Vec::new();
+        for (number, data) in parts {
+            let header = StreamHeader::new(12, *number, data.len() as u64).unwrap();
+            let body =
+                SealingBody::new(chunks(data, 3000), key, header, FailureSlot::default()).unwrap();
+            stored.extend(run(body).unwrap());
+            headers.push(header);
+        }
+        (stored, SealedLayout::new(headers).unwrap())
+    }
+
+    fn read_plan(key: &DataKey, stored: &[u8], plan: ReadPlan) -> Result<Vec<u8>, String> {
+        let bytes = match plan.sealed_range {
+            Some((from, to)) => &stored[from as usize..=to as usize],
+            None => stored,
         };
-        assert!(
-            run(UnsealingBody::for_span(
-                chunks(short, 1000),
-                cipher,
-                expected,
-                span
-            ))
-            .is_err()
+        run(UnsealingBody::new(chunks(bytes, 2000), key.clone(), plan))
+    }
+
+    #[test]
+    fn multipart_objects_read_whole_by_range_and_by_part() {
+        let key = DataKey::generate().unwrap();
+        let parts: Vec<(u32, Vec<u8>)> = [(1, 9000usize), (2, 8192), (5, 0), (9, 3)]
+            .iter()
+            .map(|(n, len)| (*n, (0..*len).map(|i| (i * 7 + *n as usize) as u8).collect()))
+            .collect();
+        let plaintext: Vec<u8> = parts.iter().flat_map(|(_, d)| d.clone()).collect();
+        let (stored, layout) = seal_parts(&key, &parts);
+        assert_eq!(layout.sealed_len(), stored.len() as u64);
+        assert_eq!(
+            read_plan(&key, &stored, layout.plan_whole()).unwrap(),
+            plaintext
         );
+        for (first, last) in [
+            (0, 17194),
+            (8999, 9000),
+            (9000, 17191),
+            (17191, 17194),
+            (4096, 12000),
+        ] {
+            let plan = layout.plan_range(first, last).unwrap();
+            assert_eq!(
+                read_plan(&key, &stored, plan).unwrap(),
+                &plaintext[first as usize..=last as usize],
+                "{first}-{last}"
+            );
+        }
+        for (index, (_, data)) in parts.iter().enumerate() {
+            let plan = layout.plan_stream(index).unwrap();
+            assert_eq!(&read_plan(&key, &stored, plan).unwrap(), data);
+        }
+    }
+
+    #[test]
+    fn multipart_tampering_is_detected() {
+        let key = DataKey::generate().unwrap();
+        let part = |n: u32| (n, vec![n as u8; 5000]);
+        let (stored, layout) = seal_parts(&key, &[part(1), part(2), part(3)]);
+        let stream_len = layout.streams()[1].sealed_offset as usize;
+        // Swapping parts 1 and 2.
+        let mut swapped = stored[stream_len..2 * stream_len].to_vec();
+        swapped.extend_from_slice(&stored[..stream_len]);
+        swapped.extend_from_slice(&stored[2 * stream_len..]);
+        assert!(read_plan(&key, &swapped, layout.plan_whole()).is_err());
+        // Dropping the last part.
+        assert!(read_plan(&key, &stored[..2 * stream_len], layout.plan_whole()).is_err());
+        // Part 2 replaced by a re-sent upload of part 2 (same key and number, new salt).
+        let (resent, _) = seal_parts(&key, &[part(1), part(2), part(3)]);
+        let mut spliced = stored.clone();
+        spliced[stream_len..2 * stream_len].copy_from_slice(&resent[stream_len..2 * stream_len]);
+        assert!(read_plan(&key, &spliced, layout.plan_whole()).is_err());
+        // A part from another object (another data key).
+        let other = DataKey::generate().unwrap();
+        let (foreign, foreign_layout) = seal_parts(&other, &[part(1), part(2), part(3)]);
+        let mut spliced = stored.clone();
+        spliced[stream_len..2 * stream_len].copy_from_slice(&foreign[stream_len..2 * stream_len]);
+        let mut headers: Vec<_> = layout.headers().copied().collect();
+        headers[1] = foreign_layout.streams()[1].header;
+        let lying_layout = SealedLayout::new(headers).unwrap();
+        assert!(read_plan(&key, &spliced, lying_layout.plan_whole()).is_err());
     }
 
     #[test]

@@ -17,6 +17,12 @@ const ALIASES: TableDefinition<&str, &str> = TableDefinition::new("kms_aliases")
 const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
 /// The object index: a rebuildable cache, see [`crate::s3::object_index`].
 const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("object_index");
+/// Stream layouts of multipart objects, recorded at completion; see
+/// [`crate::s3::layouts`]. Rebuildable from the objects, but only a recorded
+/// layout detects a multipart object whose last parts were dropped.
+const LAYOUTS: TableDefinition<&str, &[u8]> = TableDefinition::new("sealed_layouts");
+/// Multipart uploads in progress: their wrapped data key and metadata.
+const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("multipart_uploads");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -61,6 +67,8 @@ impl Store {
         io_err!(txn.open_table(ALIASES))?;
         io_err!(txn.open_table(SETTINGS))?;
         io_err!(txn.open_table(OBJECTS))?;
+        io_err!(txn.open_table(LAYOUTS))?;
+        io_err!(txn.open_table(UPLOADS))?;
         io_err!(txn.commit())?;
         Ok(Store { db })
     }
@@ -205,6 +213,66 @@ impl Store {
         io_err!(txn.set_durability(redb::Durability::None))?;
         {
             let mut table = io_err!(txn.open_table(OBJECTS))?;
+            match &bytes {
+                Some(bytes) => io_err!(table.insert(key, bytes.as_slice()))?,
+                None => io_err!(table.remove(key))?,
+            };
+        }
+        io_err!(txn.commit())
+    }
+
+    pub fn get_layout<T: DeserializeOwned>(
+        &self,
+        object_id: &str,
+    ) -> Result<Option<T>, StoreError> {
+        self.get_json(LAYOUTS, "sealed_layouts", object_id)
+    }
+
+    /// Records a layout (durably: it is what detects dropped parts).
+    pub fn put_layout<T: Serialize>(&self, object_id: &str, layout: &T) -> Result<(), StoreError> {
+        self.put_json(LAYOUTS, object_id, Some(layout))
+    }
+
+    pub fn get_upload<T: DeserializeOwned>(
+        &self,
+        upload_id: &str,
+    ) -> Result<Option<T>, StoreError> {
+        self.get_json(UPLOADS, "multipart_uploads", upload_id)
+    }
+
+    pub fn put_upload<T: Serialize>(
+        &self,
+        upload_id: &str,
+        upload: Option<&T>,
+    ) -> Result<(), StoreError> {
+        self.put_json(UPLOADS, upload_id, upload)
+    }
+
+    fn get_json<T: DeserializeOwned>(
+        &self,
+        definition: TableDefinition<&str, &[u8]>,
+        table_name: &'static str,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let txn = io_err!(self.db.begin_read())?;
+        let table = io_err!(txn.open_table(definition))?;
+        match io_err!(table.get(key))? {
+            Some(value) => decode(table_name, value.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes (or, with `None`, removes) one record, durably.
+    fn put_json<T: Serialize>(
+        &self,
+        definition: TableDefinition<&str, &[u8]>,
+        key: &str,
+        record: Option<&T>,
+    ) -> Result<(), StoreError> {
+        let bytes = record.map(encode).transpose()?;
+        let txn = io_err!(self.db.begin_write())?;
+        {
+            let mut table = io_err!(txn.open_table(definition))?;
             match &bytes {
                 Some(bytes) => io_err!(table.insert(key, bytes.as_slice()))?,
                 None => io_err!(table.remove(key))?,

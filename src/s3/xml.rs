@@ -1,0 +1,251 @@
+//! The small S3 XML documents s3seal reads or writes itself (quick-xml + serde).
+//!
+//! Listings are rewritten as event streams in [`super::listing`]; the
+//! documents here are small enough to read whole: bodies of multipart
+//! requests and the results the upstream returns for them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::S3Error;
+
+const S3_NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+
+/// A client's `CompleteMultipartUpload` body.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CompleteMultipartUpload {
+    #[serde(rename = "Part", default)]
+    pub parts: Vec<CompletedPart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct CompletedPart {
+    #[serde(rename = "PartNumber")]
+    pub part_number: u32,
+    #[serde(rename = "ETag")]
+    pub etag: String,
+}
+
+impl CompleteMultipartUpload {
+    pub fn parse(xml: &[u8]) -> Result<Self, S3Error> {
+        parse(xml).map_err(|e| {
+            S3Error::new(
+                crate::error::S3ErrorCode::MalformedXML,
+                format!("The XML you provided was not well-formed or did not validate against our published schema: {e}"),
+            )
+        })
+    }
+
+    /// The body sent upstream: part numbers and ETags only. The client's
+    /// per-part checksums describe plaintext; the upstream holds ciphertext.
+    pub fn upstream_body(&self) -> Result<String, S3Error> {
+        #[derive(Serialize)]
+        #[serde(rename = "CompleteMultipartUpload")]
+        struct Body<'a> {
+            #[serde(rename = "@xmlns")]
+            xmlns: &'static str,
+            #[serde(rename = "Part")]
+            parts: &'a [CompletedPart],
+        }
+        quick_xml::se::to_string(&Body {
+            xmlns: S3_NAMESPACE,
+            parts: &self.parts,
+        })
+        .map_err(|e| S3Error::internal(format!("cannot write CompleteMultipartUpload: {e}")))
+    }
+}
+
+/// The upstream's answer to CreateMultipartUpload.
+#[derive(Debug, Deserialize)]
+pub struct InitiateMultipartUploadResult {
+    #[serde(rename = "UploadId")]
+    pub upload_id: String,
+}
+
+/// The upstream's answer to CompleteMultipartUpload (S3 may answer 200 with
+/// an `<Error>` document instead, which does not parse as this).
+#[derive(Debug, Deserialize)]
+pub struct CompleteMultipartUploadResult {
+    #[serde(rename = "ETag")]
+    pub etag: String,
+}
+
+/// One page of the upstream's ListParts.
+#[derive(Debug, Deserialize)]
+pub struct ListPartsResult {
+    #[serde(rename = "Part", default)]
+    pub parts: Vec<ListedPart>,
+    #[serde(rename = "IsTruncated")]
+    pub is_truncated: Option<bool>,
+    #[serde(rename = "NextPartNumberMarker")]
+    pub next_part_number_marker: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListedPart {
+    #[serde(rename = "PartNumber")]
+    pub part_number: u32,
+    #[serde(rename = "ETag")]
+    pub etag: String,
+    #[serde(rename = "Size")]
+    pub size: u64,
+}
+
+/// The upstream's answer to CopyObject / UploadPartCopy.
+#[derive(Debug, Deserialize)]
+pub struct CopyResult {
+    #[serde(rename = "ETag")]
+    pub etag: String,
+    #[serde(rename = "LastModified")]
+    pub last_modified: Option<String>,
+}
+
+/// UploadPartCopy's response to the client.
+pub fn copy_part_result(etag: &str, last_modified: &str) -> Result<String, S3Error> {
+    #[derive(Serialize)]
+    #[serde(rename = "CopyPartResult")]
+    struct Result<'a> {
+        #[serde(rename = "@xmlns")]
+        xmlns: &'static str,
+        #[serde(rename = "ETag")]
+        etag: &'a str,
+        #[serde(rename = "LastModified")]
+        last_modified: &'a str,
+    }
+    with_declaration(quick_xml::se::to_string(&Result {
+        xmlns: S3_NAMESPACE,
+        etag,
+        last_modified,
+    }))
+}
+
+/// CopyObject's response to the client.
+pub fn copy_object_result(etag: &str, last_modified: &str) -> Result<String, S3Error> {
+    #[derive(Serialize)]
+    #[serde(rename = "CopyObjectResult")]
+    struct Result<'a> {
+        #[serde(rename = "@xmlns")]
+        xmlns: &'static str,
+        #[serde(rename = "ETag")]
+        etag: &'a str,
+        #[serde(rename = "LastModified")]
+        last_modified: &'a str,
+    }
+    with_declaration(quick_xml::se::to_string(&Result {
+        xmlns: S3_NAMESPACE,
+        etag,
+        last_modified,
+    }))
+}
+
+/// UpdateObjectEncryption's request body.
+#[derive(Debug, Deserialize)]
+pub struct ObjectEncryption {
+    #[serde(rename = "SSE-KMS")]
+    pub sse_kms: Option<SseKmsEncryption>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SseKmsEncryption {
+    #[serde(rename = "KMSKeyArn")]
+    pub kms_key_arn: String,
+    #[serde(rename = "BucketKeyEnabled")]
+    pub bucket_key_enabled: Option<bool>,
+}
+
+impl ObjectEncryption {
+    pub fn parse(xml: &[u8]) -> Result<Self, S3Error> {
+        parse(xml).map_err(|e| {
+            S3Error::new(
+                crate::error::S3ErrorCode::MalformedXML,
+                format!("The XML you provided was not well-formed or did not validate against our published schema: {e}"),
+            )
+        })
+    }
+}
+
+/// Parses a document from the upstream, whose failure is s3seal's problem.
+pub fn parse_upstream<T: serde::de::DeserializeOwned>(
+    xml: &[u8],
+    what: &str,
+) -> Result<T, S3Error> {
+    parse(xml).map_err(|e| S3Error::internal(format!("the upstream's {what} is not valid: {e}")))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(xml: &[u8]) -> Result<T, quick_xml::DeError> {
+    let text = std::str::from_utf8(xml)
+        .map_err(|e| quick_xml::DeError::Custom(format!("not UTF-8: {e}")))?;
+    quick_xml::de::from_str(text)
+}
+
+fn with_declaration(body: Result<String, quick_xml::SeError>) -> Result<String, S3Error> {
+    body.map(|b| format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{b}"))
+        .map_err(|e| S3Error::internal(format!("cannot write XML: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn complete_body_keeps_parts_and_drops_checksums() {
+        let xml = br#"<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Part><ETag>"a&amp;1"</ETag><PartNumber>1</PartNumber><ChecksumCRC32>AAAA</ChecksumCRC32></Part><Part><PartNumber>3</PartNumber><ETag>"b"</ETag></Part></CompleteMultipartUpload>"#;
+        let parsed = CompleteMultipartUpload::parse(xml).unwrap();
+        assert_eq!(parsed.parts.len(), 2);
+        assert_eq!(parsed.parts[0].etag, "\"a&1\"");
+        assert_eq!(parsed.parts[1].part_number, 3);
+        let out = parsed.upstream_body().unwrap();
+        assert!(!out.contains("Checksum"));
+        let again = CompleteMultipartUpload::parse(out.as_bytes()).unwrap();
+        assert_eq!(again, parsed);
+    }
+
+    #[test]
+    fn malformed_bodies_are_malformed_xml() {
+        for bad in [
+            &b"<CompleteMultipartUpload><Part><PartNumber>x</PartNumber><ETag>e</ETag></Part></CompleteMultipartUpload>"[..],
+            b"<CompleteMultipartUpload><Part>",
+            b"\xff\xfe",
+            b"",
+        ] {
+            let err = CompleteMultipartUpload::parse(bad).unwrap_err();
+            assert_eq!(err.code, crate::error::S3ErrorCode::MalformedXML);
+        }
+        let empty = CompleteMultipartUpload::parse(b"<CompleteMultipartUpload/>").unwrap();
+        assert!(empty.parts.is_empty());
+    }
+
+    #[test]
+    fn upstream_results() {
+        let r: InitiateMultipartUploadResult = parse_upstream(
+            br#"<?xml version="1.0"?><InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>u-1</UploadId></InitiateMultipartUploadResult>"#,
+            "x",
+        )
+        .unwrap();
+        assert_eq!(r.upload_id, "u-1");
+        let e = parse_upstream::<CompleteMultipartUploadResult>(
+            b"<Error><Code>InternalError</Code></Error>",
+            "x",
+        );
+        assert!(e.is_err());
+        let c: CopyResult = parse_upstream(
+            br#"<CopyObjectResult><LastModified>2026-01-01T00:00:00.000Z</LastModified><ETag>"e"</ETag></CopyObjectResult>"#,
+            "x",
+        )
+        .unwrap();
+        assert_eq!(c.etag, "\"e\"");
+        let out = copy_part_result("\"e\"", "2026-01-01T00:00:00.000Z").unwrap();
+        assert!(out.starts_with("<?xml"), "{out}");
+        assert!(out.contains("<CopyPartResult xmlns="), "{out}");
+        let etag: CopyResult = parse_upstream(out.as_bytes(), "x").unwrap();
+        assert_eq!(etag.etag, "\"e\"");
+    }
+
+    #[test]
+    fn object_encryption_body() {
+        let body = br#"<ObjectEncryption xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><SSE-KMS><KMSKeyArn>arn:aws:kms:us-east-1:000000000000:key/k</KMSKeyArn><BucketKeyEnabled>true</BucketKeyEnabled></SSE-KMS></ObjectEncryption>"#;
+        let parsed = ObjectEncryption::parse(body).unwrap();
+        let kms = parsed.sse_kms.unwrap();
+        assert!(kms.kms_key_arn.ends_with("key/k"));
+        assert_eq!(kms.bucket_key_enabled, Some(true));
+    }
+}
