@@ -38,6 +38,13 @@ enum Command {
     },
     /// Print a fresh random root key (base64), for S3SEAL_KMS_ROOT_KEY or a key file.
     GenerateRootKey,
+    /// Drop the object index and recorded multipart layouts (s3seal must not be
+    /// running). Both are rebuilt from the objects on use, e.g. after the
+    /// upstream was restored from a backup.
+    ResetIndex {
+        #[arg(long, env = "S3SEAL_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -91,6 +98,14 @@ fn run(cli: Cli) -> Result<(), String> {
                 tracing::info!(default_kms_key = %state.kms.key_arn(&state.default_kms_key_id), "key service ready");
                 s3seal::server::run(state).await.map_err(|e| format!("server error: {e}"))
             })
+        }
+        Command::ResetIndex { config } => {
+            let config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
+            let store =
+                s3seal::store::Store::open(&config.store.path).map_err(|e| e.to_string())?;
+            let dropped = store.reset_rebuildable().map_err(|e| e.to_string())?;
+            println!("dropped {dropped} index entries and layout records");
+            Ok(())
         }
         Command::Kms { config, command } => {
             let config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;

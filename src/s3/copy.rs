@@ -515,12 +515,19 @@ async fn read_source(
     range: Option<ByteRange>,
 ) -> Result<SourceBody, S3Error> {
     let selection = range.map_or(Selection::Whole, Selection::Range);
+    let mut headers = source_conditions(client);
+    // A source written to the upstream directly is read with the range as is.
+    if let Some(range) = client.get("x-amz-copy-source-range")
+        && selection != Selection::Whole
+    {
+        headers.insert(http::header::RANGE, range.clone());
+    }
     let response = read_object(
         state,
         ctx,
         &source.address(),
         &Method::GET,
-        &source_conditions(client),
+        &headers,
         selection,
     )
     .await?;
@@ -571,6 +578,18 @@ pub async fn upload_part_copy(
     read_small_body(&parts, ctx, body).await?;
 
     let source_body = read_source(state, ctx, &source, &parts.headers, range).await?;
+    // S3 copies only ranges that lie wholly inside the source.
+    if let Some(ByteRange::FromTo {
+        first,
+        last: Some(last),
+    }) = range
+        && source_body.len != last - first + 1
+    {
+        return Err(S3Error::new(
+            S3ErrorCode::InvalidRange,
+            "The requested range is not satisfiable",
+        ));
+    }
     check_part_size(source_body.len)?;
     let data_key = unwrap_object_key(state, bucket, key, &metadata)?;
     tracing::info!(

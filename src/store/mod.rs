@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -279,6 +279,20 @@ impl Store {
             };
         }
         io_err!(txn.commit())
+    }
+
+    /// Empties the object index and the recorded layouts (both rebuildable).
+    /// Returns how many records were dropped.
+    pub fn reset_rebuildable(&self) -> Result<u64, StoreError> {
+        let txn = io_err!(self.db.begin_write())?;
+        let mut dropped = 0;
+        for table in [OBJECTS, LAYOUTS] {
+            let mut table = io_err!(txn.open_table(table))?;
+            dropped += io_err!(table.len())?;
+            io_err!(table.retain(|_, _| false))?;
+        }
+        io_err!(txn.commit())?;
+        Ok(dropped)
     }
 
     pub fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
