@@ -4,19 +4,6 @@ mod common;
 
 use common::*;
 
-fn make_bucket(s3seal: &S3seal, prefix: &str) -> String {
-    let b = bucket(prefix);
-    ok(&s3seal.aws(&["s3", "mb", &format!("s3://{b}")]));
-    b
-}
-
-/// Reads an object's stored bytes directly from Garage.
-fn stored_bytes(bucket: &str, key: &str, dir: &std::path::Path) -> Vec<u8> {
-    let out = dir.join(format!("raw-{}", key.replace('/', "_")));
-    ok(&upstream_get_file(bucket, key, &out));
-    read(&out)
-}
-
 #[test]
 fn round_trips_of_every_boundary_size_with_ciphertext_at_rest() {
     let s3seal = S3seal::start();

@@ -546,3 +546,17 @@ pub fn read(path: &Path) -> Vec<u8> {
         .unwrap();
     v
 }
+
+/// Creates a fresh bucket through s3seal.
+pub fn make_bucket(s3seal: &S3seal, prefix: &str) -> String {
+    let b = bucket(prefix);
+    ok(&s3seal.aws(&["s3", "mb", &format!("s3://{b}")]));
+    b
+}
+
+/// Reads an object's stored bytes directly from Garage.
+pub fn stored_bytes(bucket: &str, key: &str, dir: &Path) -> Vec<u8> {
+    let out = dir.join(format!("raw-{}", key.replace('/', "_")));
+    ok(&upstream_get_file(bucket, key, &out));
+    read(&out)
+}
