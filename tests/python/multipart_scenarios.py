@@ -213,6 +213,27 @@ def uploads(bucket):
     assert code == ("NoSuchUpload", 404), code
     assert not [u for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) if u["Key"] == "aborted"]
 
+    # SSE headers on UploadPart must agree with the upload's encryption.
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="sse-parts", ServerSideEncryption="aws:kms")["UploadId"]
+    injected = {}
+
+    def inject(request, **_):
+        for name, value in injected.items():
+            request.headers[name] = value
+
+    s3.meta.events.register("before-sign.s3.UploadPart", inject)
+    part = lambda: s3.upload_part(Bucket=bucket, Key="sse-parts", UploadId=upload, PartNumber=1, Body=b"p" * 10)
+    injected = {"x-amz-server-side-encryption": "AES256"}
+    assert error_code(part) == ("InvalidArgument", 400)
+    injected = {"x-amz-server-side-encryption": "aws:kms",
+                "x-amz-server-side-encryption-aws-kms-key-id": "00000000-0000-4000-8000-000000000000"}
+    assert error_code(part) == ("InvalidArgument", 400)
+    injected = {"x-amz-server-side-encryption": "aws:kms"}
+    assert error_code(part) == (None, 200)
+    injected = {}
+    s3.meta.events.unregister("before-sign.s3.UploadPart", inject)
+    s3.abort_multipart_upload(Bucket=bucket, Key="sse-parts", UploadId=upload)
+
     # partNumber together with Range is refused; partNumber 1 of a single-part object is all of it.
     code = error_code(lambda: s3.get_object(Bucket=bucket, Key="aligned", PartNumber=1, Range="bytes=0-1"))
     assert code[1] == 400, code
