@@ -10,8 +10,7 @@ use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use libfuzzer_sys::fuzz_target;
 use s3seal::kms::DataKey;
-use s3seal::seal::UnsealingBody;
-use s3seal::seal::unsealing_body::ExpectedStream;
+use s3seal::seal::{ReadPlan, UnsealingBody};
 
 struct Frames(std::vec::IntoIter<Bytes>);
 
@@ -28,8 +27,8 @@ fuzz_target!(|input: (u32, u16, Vec<u8>)| {
     let frames: Vec<Bytes> = data.chunks(chunk).map(Bytes::copy_from_slice).collect();
     let body = StreamBody::new(Frames(frames.into_iter()));
     let key = DataKey::generate().unwrap();
-    let expected = ExpectedStream { part_number: 0, plaintext_len: u64::from(plaintext_len) };
+    let plan = ReadPlan::whole_single_stream(0, u64::from(plaintext_len));
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let result = rt.block_on(UnsealingBody::new(body, key, expected).collect());
+    let result = rt.block_on(UnsealingBody::new(body, key, plan).collect());
     assert!(result.is_err(), "unauthenticated input was accepted");
 });

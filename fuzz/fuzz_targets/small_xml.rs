@@ -1,10 +1,22 @@
 //! Untrusted input: small XML documents s3seal reads — upstream error bodies
-//! and clients' CreateBucketConfiguration.
+//! and results, clients' CreateBucketConfiguration, CompleteMultipartUpload
+//! and ObjectEncryption bodies.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use s3seal::s3::{bucket, upstream_response};
+use s3seal::s3::{bucket, upstream_response, xml};
 
 fuzz_target!(|data: &[u8]| {
     let _ = upstream_response::error_code(data);
     let _ = bucket::location_constraint(data);
+    if let Ok(complete) = xml::CompleteMultipartUpload::parse(data) {
+        // What s3seal writes back must parse to the same parts.
+        let body = complete.upstream_body().expect("serialisable");
+        let again = xml::CompleteMultipartUpload::parse(body.as_bytes()).expect("re-parses");
+        assert_eq!(again, complete);
+    }
+    let _ = xml::ObjectEncryption::parse(data);
+    let _ = xml::parse_upstream::<xml::InitiateMultipartUploadResult>(data, "x");
+    let _ = xml::parse_upstream::<xml::ListPartsResult>(data, "x");
+    let _ = xml::parse_upstream::<xml::CopyResult>(data, "x");
+    let _ = xml::parse_upstream::<xml::DeleteResult>(data, "x");
 });

@@ -31,14 +31,44 @@ pub async fn forward(
     body: Incoming,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let response = exchange(state, ctx, parts, body).await?;
-    if ctx.s3.operation == super::route::Operation::DeleteObject
-        && response.status().is_success()
-        && let (Some(bucket), Some(key)) = (&ctx.s3.bucket, &ctx.s3.key)
-    {
-        state.index.forget(bucket, key);
+    let bucket = ctx.s3.bucket.as_deref().unwrap_or_default();
+    match (&ctx.s3.operation, response.status().is_success()) {
+        (super::route::Operation::DeleteObject, true) => {
+            if let Some(key) = &ctx.s3.key {
+                state.index.forget(bucket, key);
+            }
+        }
+        (super::route::Operation::DeleteObjects, true) => {
+            return forget_deleted(state, bucket, response).await;
+        }
+        _ => {}
     }
     upstream_response::relay(response).await
 }
+
+/// Relays a DeleteObjects result, dropping the index entries of the deleted keys.
+async fn forget_deleted(
+    state: &AppState,
+    bucket: &str,
+    response: http::Response<Incoming>,
+) -> Result<Response<ProxyBody>, S3Error> {
+    let (head, incoming) = response.into_parts();
+    let xml = upstream_response::collect_limited(incoming, MAX_DELETE_RESULT).await?;
+    if let Ok(result) = super::xml::parse_upstream::<super::xml::DeleteResult>(&xml, "DeleteResult") {
+        for deleted in result.deleted {
+            state.index.forget(bucket, &deleted.key);
+        }
+    }
+    let mut out = Response::new(body::full(xml.clone()));
+    *out.status_mut() = head.status;
+    *out.headers_mut() = super::headers::relay_response_headers(&head.headers, false);
+    out.headers_mut()
+        .insert(http::header::CONTENT_LENGTH, HeaderValue::from(xml.len()));
+    Ok(out)
+}
+
+/// A DeleteObjects result lists at most 1000 keys of at most 1 KiB each.
+const MAX_DELETE_RESULT: usize = 4 * 1024 * 1024;
 
 /// Reads the (small) request body, verifies it, and sends the request upstream.
 pub async fn exchange(

@@ -90,6 +90,19 @@ pub struct ListedPart {
     pub size: u64,
 }
 
+/// The upstream's answer to DeleteObjects (only what s3seal needs from it).
+#[derive(Debug, Deserialize)]
+pub struct DeleteResult {
+    #[serde(rename = "Deleted", default)]
+    pub deleted: Vec<DeletedObject>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeletedObject {
+    #[serde(rename = "Key")]
+    pub key: String,
+}
+
 /// The upstream's answer to CopyObject / UploadPartCopy.
 #[derive(Debug, Deserialize)]
 pub struct CopyResult {
@@ -238,6 +251,17 @@ mod tests {
         assert!(out.contains("<CopyPartResult xmlns="), "{out}");
         let etag: CopyResult = parse_upstream(out.as_bytes(), "x").unwrap();
         assert_eq!(etag.etag, "\"e\"");
+    }
+
+    #[test]
+    fn delete_results() {
+        let r: DeleteResult = parse_upstream(
+            br#"<DeleteResult><Deleted><Key>a &amp; b</Key></Deleted><Error><Key>c</Key><Code>AccessDenied</Code></Error><Deleted><Key>d</Key><VersionId>v</VersionId></Deleted></DeleteResult>"#,
+            "x",
+        )
+        .unwrap();
+        let keys: Vec<_> = r.deleted.iter().map(|d| d.key.as_str()).collect();
+        assert_eq!(keys, ["a & b", "d"]);
     }
 
     #[test]
