@@ -54,7 +54,8 @@ async fn forget_deleted(
 ) -> Result<Response<ProxyBody>, S3Error> {
     let (head, incoming) = response.into_parts();
     let xml = upstream_response::collect_limited(incoming, MAX_DELETE_RESULT).await?;
-    if let Ok(result) = super::xml::parse_upstream::<super::xml::DeleteResult>(&xml, "DeleteResult") {
+    if let Ok(result) = super::xml::parse_upstream::<super::xml::DeleteResult>(&xml, "DeleteResult")
+    {
         for deleted in result.deleted {
             state.index.forget(bucket, &deleted.key);
         }
