@@ -59,6 +59,13 @@ pub async fn relay_error(response: Response<Incoming>) -> Result<Response<ProxyB
             "the upstream store rejected s3seal's credentials ({code}); the operator must check the upstream configuration"
         )));
     }
+    // Some stores (Garage) answer a failed precondition without a body; S3 sends one.
+    if parts.status == StatusCode::PRECONDITION_FAILED && error_code(&bytes).is_none() {
+        return Err(S3Error::new(
+            crate::error::S3ErrorCode::PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold",
+        ));
+    }
     if parts.status == StatusCode::FORBIDDEN && bytes.is_empty() {
         tracing::warn!("upstream answered 403 without a body");
     }

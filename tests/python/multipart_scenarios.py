@@ -242,7 +242,34 @@ def uploads(bucket):
     assert r["Body"].read() == b"0123456789" and r["ContentRange"] == "bytes 0-9/10", r
     assert "PartsCount" not in r
     assert error_code(lambda: s3.get_object(Bucket=bucket, Key="single", PartNumber=2)) == ("InvalidPartNumber", 416)
+    results["conditionals"] = conditionals(s3, bucket, ["aligned", "single"])
     print(json.dumps(results))
+
+
+def conditionals(s3, bucket, keys):
+    """If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since as on S3,
+    for whole, ranged and part reads."""
+    import datetime
+    past = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
+    future = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+    seen = {}
+    for key in keys:
+        etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
+        for extra in [{}, {"Range": "bytes=1-2"}, {"PartNumber": 1}]:
+            def get(**cond):
+                return error_code(lambda: s3.get_object(Bucket=bucket, Key=key, **extra, **cond)["Body"].read())
+            assert get(IfMatch=etag) == (None, 200), (key, extra)
+            assert get(IfMatch='"0123"') == ("PreconditionFailed", 412), (key, extra)
+            assert get(IfNoneMatch=etag)[1] == 304, (key, extra, get(IfNoneMatch=etag))
+            assert get(IfNoneMatch='"0123"') == (None, 200), (key, extra)
+            assert get(IfModifiedSince=future)[1] == 304, (key, extra)
+            assert get(IfModifiedSince=past) == (None, 200), (key, extra)
+            assert get(IfUnmodifiedSince=past) == ("PreconditionFailed", 412), (key, extra)
+            assert get(IfUnmodifiedSince=future) == (None, 200), (key, extra)
+        head = error_code(lambda: s3.head_object(Bucket=bucket, Key=key, IfNoneMatch=etag))
+        assert head[1] == 304, head
+        seen[key] = etag
+    return seen
 
 
 def copy_upstream_parts(raw, bucket, key, stored_parts, metadata):
