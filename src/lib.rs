@@ -11,13 +11,14 @@
 //! |---|---|
 //! | accept, request id, graceful shutdown | [`server`] |
 //! | verify the SigV4 signature | [`auth`] |
-//! | resolve the S3 operation | [`s3::route`] |
+//! | resolve the S3 operation, dispatch to its handler family | [`s3::route`], [`s3`] |
 //! | verify body digests as it streams | [`integrity`] |
 //! | seal / unseal the body | [`seal`] (keys from [`kms`]) |
 //! | re-sign and send upstream | [`upstream`] |
 //! | map errors to S3 XML | [`error`] |
 //!
-//! State (KMS keys, aliases, settings) lives in [`store`]; configuration in [`config`].
+//! State (KMS keys, aliases, settings, the object index, multipart uploads and
+//! layouts) lives in [`store`]; configuration in [`config`].
 
 pub mod auth;
 pub mod body;
