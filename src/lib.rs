@@ -26,6 +26,7 @@ pub mod config;
 pub mod error;
 pub mod integrity;
 pub mod kms;
+pub mod policy;
 pub mod s3;
 pub mod seal;
 pub mod server;

@@ -1,0 +1,170 @@
+//! Evaluating a policy document for one request.
+//!
+//! As AWS does for one resource-based policy: a matching `Deny` statement
+//! wins; otherwise a matching `Allow` allows; otherwise the policy does not
+//! speak to the request and the caller's default applies.
+
+use std::collections::HashMap;
+
+use super::document::{Effect, Matcher, PolicyDocument, Principals, Statement};
+use super::wildcard::glob_match;
+
+/// The outcome of one policy for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// A statement explicitly denies: nothing else can allow.
+    Deny,
+    Allow,
+    /// No statement applies.
+    NotApplicable,
+}
+
+/// Everything a policy can look at.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFacts {
+    /// The caller's ARN (`arn:aws:iam::<account>:user/<name>`); `None` for anonymous.
+    pub principal_arn: Option<String>,
+    pub principal_account: Option<String>,
+    /// `service:Action`, e.g. `s3:GetObject`, `kms:Decrypt`.
+    pub action: String,
+    /// The resource ARN.
+    pub resource: String,
+    /// Condition keys (lower-cased) and their values.
+    pub keys: HashMap<String, Vec<String>>,
+}
+
+impl RequestFacts {
+    pub fn set(&mut self, key: &str, values: Vec<String>) {
+        self.keys.insert(key.to_ascii_lowercase(), values);
+    }
+
+    pub fn set_one(&mut self, key: &str, value: impl Into<String>) {
+        self.set(key, vec![value.into()]);
+    }
+}
+
+impl PolicyDocument {
+    pub fn evaluate(&self, facts: &RequestFacts) -> Decision {
+        let mut allowed = false;
+        for statement in &self.statements {
+            if statement_applies(statement, facts) {
+                match statement.effect {
+                    Effect::Deny => return Decision::Deny,
+                    Effect::Allow => allowed = true,
+                }
+            }
+        }
+        if allowed {
+            Decision::Allow
+        } else {
+            Decision::NotApplicable
+        }
+    }
+}
+
+fn statement_applies(statement: &Statement, facts: &RequestFacts) -> bool {
+    let principal_ok = match &statement.principal {
+        None => true,
+        Some(Matcher::Is(p)) => principal_matches(p, facts),
+        Some(Matcher::IsNot(p)) => !principal_matches(p, facts),
+    };
+    let action_ok = match &statement.action {
+        Matcher::Is(list) => list.iter().any(|a| glob_match(a, &facts.action, true)),
+        Matcher::IsNot(list) => !list.iter().any(|a| glob_match(a, &facts.action, true)),
+    };
+    let resource_ok = match &statement.resource {
+        None => true,
+        Some(Matcher::Is(list)) => list.iter().any(|r| glob_match(r, &facts.resource, false)),
+        Some(Matcher::IsNot(list)) => !list.iter().any(|r| glob_match(r, &facts.resource, false)),
+    };
+    principal_ok
+        && action_ok
+        && resource_ok
+        && statement
+            .conditions
+            .iter()
+            .all(|c| c.evaluate(&|key: &str| facts.keys.get(key).cloned()))
+}
+
+/// A principal entry names the caller itself, or its whole account
+/// (`arn:aws:iam::<account>:root` or the bare account id).
+fn principal_matches(principals: &Principals, facts: &RequestFacts) -> bool {
+    match principals {
+        Principals::Anyone => true,
+        Principals::Aws(list) => list.iter().any(|p| {
+            let account_root = facts.principal_account.as_deref().is_some_and(|account| {
+                *p == format!("arn:aws:iam::{account}:root") || p == account
+            });
+            account_root || facts.principal_arn.as_deref() == Some(p.as_str())
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(user: &str, action: &str, resource: &str) -> RequestFacts {
+        RequestFacts {
+            principal_arn: Some(format!("arn:aws:iam::000000000000:user/{user}")),
+            principal_account: Some("000000000000".into()),
+            action: action.into(),
+            resource: resource.into(),
+            keys: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn deny_wins_then_allow_then_nothing() {
+        let doc = PolicyDocument::parse(
+            r#"{"Version":"2012-10-17","Statement":[
+                {"Sid":"all","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"s3:*","Resource":"arn:aws:s3:::b/*"},
+                {"Sid":"no-bob","Effect":"Deny","Principal":{"AWS":"arn:aws:iam::000000000000:user/bob"},"Action":"s3:Get*","Resource":"arn:aws:s3:::b/secret/*"}
+            ]}"#,
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            doc.evaluate(&facts("alice", "s3:GetObject", "arn:aws:s3:::b/secret/x")),
+            Decision::Allow
+        );
+        assert_eq!(
+            doc.evaluate(&facts("bob", "s3:GetObject", "arn:aws:s3:::b/secret/x")),
+            Decision::Deny
+        );
+        assert_eq!(
+            doc.evaluate(&facts("bob", "s3:GetObject", "arn:aws:s3:::b/public/x")),
+            Decision::Allow
+        );
+        assert_eq!(
+            doc.evaluate(&facts("bob", "s3:ListBucket", "arn:aws:s3:::b")),
+            Decision::NotApplicable
+        );
+        let mut other_account = facts("eve", "s3:GetObject", "arn:aws:s3:::b/x");
+        other_account.principal_account = Some("111111111111".into());
+        other_account.principal_arn = Some("arn:aws:iam::111111111111:user/eve".into());
+        assert_eq!(doc.evaluate(&other_account), Decision::NotApplicable);
+    }
+
+    #[test]
+    fn not_elements_and_conditions() {
+        let doc = PolicyDocument::parse(
+            r#"{"Statement":[{"Effect":"Deny","Principal":"*","NotAction":"s3:Get*","NotResource":"arn:aws:s3:::b/open/*",
+                "Condition":{"StringNotEquals":{"s3:x-amz-server-side-encryption":"aws:kms"}}}]}"#,
+            true,
+        )
+        .unwrap();
+        let mut put = facts("a", "s3:PutObject", "arn:aws:s3:::b/k");
+        assert_eq!(doc.evaluate(&put), Decision::Deny, "no SSE header: denied");
+        put.set_one("s3:x-amz-server-side-encryption", "aws:kms");
+        assert_eq!(doc.evaluate(&put), Decision::NotApplicable);
+        assert_eq!(
+            doc.evaluate(&facts("a", "s3:GetObject", "arn:aws:s3:::b/k")),
+            Decision::NotApplicable
+        );
+        assert_eq!(
+            doc.evaluate(&facts("a", "s3:PutObject", "arn:aws:s3:::b/open/k")),
+            Decision::NotApplicable
+        );
+    }
+}
