@@ -198,10 +198,10 @@ impl Condition {
                 Kind::IpAddress => {
                     parse_cidr(v).ok_or_else(|| bad(v, "an IP address or CIDR block"))?;
                 }
-                Kind::Bool | Kind::Null => {
-                    if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") {
-                        return Err(bad(v, "true or false"));
-                    }
+                Kind::Bool | Kind::Null
+                    if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") =>
+                {
+                    return Err(bad(v, "true or false"));
                 }
                 _ => {}
             }
