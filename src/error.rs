@@ -238,8 +238,13 @@ impl From<KmsError> for S3Error {
             KmsError::Disabled(_) => S3ErrorCode::KmsDisabled,
             KmsError::InvalidState(_) => S3ErrorCode::KmsInvalidState,
             KmsError::InvalidCiphertext(_) => S3ErrorCode::InternalError,
-            KmsError::Validation(_) => S3ErrorCode::InvalidArgument,
-            KmsError::Store(_) | KmsError::Internal(_) => S3ErrorCode::InternalError,
+            KmsError::Validation(_) | KmsError::InvalidKeyUsage(_) => S3ErrorCode::InvalidArgument,
+            // S3 reports a caller without permission on the KMS key as AccessDenied.
+            KmsError::AccessDenied(_) => S3ErrorCode::AccessDenied,
+            KmsError::AlreadyExists(_)
+            | KmsError::Conflict(_)
+            | KmsError::Store(_)
+            | KmsError::Internal(_) => S3ErrorCode::InternalError,
         };
         S3Error::new(code, err.to_string())
     }

@@ -121,7 +121,9 @@ fn run(cli: Cli) -> Result<(), String> {
                     println!("{}", kms.key_arn(&id));
                 }
                 KmsCommand::CreateKey { description } => {
-                    let record = kms.create_key(&description).map_err(|e| e.to_string())?;
+                    let record = kms
+                        .create_key(s3seal::kms::NewKey::symmetric(&description))
+                        .map_err(|e| e.to_string())?;
                     println!("{}", kms.key_arn(&record.key_id));
                 }
                 KmsCommand::ListKeys => {

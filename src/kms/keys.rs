@@ -19,6 +19,18 @@ impl KeyState {
     }
 }
 
+/// How a key version came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum VersionOrigin {
+    /// The key's first material.
+    #[default]
+    Created,
+    /// Automatic rotation (`EnableKeyRotation`).
+    Automatic,
+    /// `RotateKeyOnDemand`.
+    OnDemand,
+}
+
 /// One generation of a key's material, encrypted under the root key.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct KeyVersion {
@@ -26,6 +38,22 @@ pub struct KeyVersion {
     pub created_at: i64,
     #[serde(with = "hex_bytes")]
     pub sealed_material: Vec<u8>,
+    #[serde(default)]
+    pub origin: VersionOrigin,
+}
+
+/// Automatic rotation settings of a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotationSchedule {
+    pub period_days: u32,
+    /// Unix time of the next automatic rotation.
+    pub next_rotation_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
 }
 
 impl std::fmt::Debug for KeyVersion {
@@ -48,6 +76,23 @@ pub struct KeyRecord {
     pub origin: String,
     pub current_version: u32,
     pub versions: Vec<KeyVersion>,
+    /// The key policy document; `None` means the default policy.
+    #[serde(default)]
+    pub policy: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    #[serde(default)]
+    pub rotation: Option<RotationSchedule>,
+    /// Unix time when a key pending deletion is destroyed.
+    #[serde(default)]
+    pub deletion_date: Option<i64>,
+    /// `AWS` for s3seal's own default key (`alias/aws/s3`), else `CUSTOMER`.
+    #[serde(default = "customer")]
+    pub key_manager: String,
+}
+
+fn customer() -> String {
+    "CUSTOMER".to_string()
 }
 
 impl KeyRecord {

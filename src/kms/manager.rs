@@ -1,4 +1,8 @@
-//! [`KeyManager`]: the key operations the S3 side (and, later, the KMS API) call.
+//! [`KeyManager`]: the key operations the S3 side and the KMS API call.
+//!
+//! Operations that use a key for a caller ([`Caller`]) check the key's policy
+//! and grants first ([`super::access`]); lifecycle operations are checked by
+//! the KMS API layer, which knows the action each request maps to.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,7 +13,9 @@ type Nonce = aes_gcm::aead::Nonce<Aes256Gcm>;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::keys::KeyVersion;
+use super::access::{self, Caller};
+use super::grants::Grant;
+use super::keys::{KeyVersion, RotationSchedule, Tag, VersionOrigin};
 use super::{CiphertextBlob, DataKey, EncryptionContext, KeyRecord, KeyState, KmsError, RootKey};
 use crate::store::Store;
 
@@ -19,6 +25,7 @@ const DEFAULT_KEY_SETTING: &str = "default_kms_key_id";
 const ROOT_CHECK_SETTING: &str = "root_key_check";
 /// The alias AWS gives the key that protects S3 objects by default.
 pub const DEFAULT_KEY_ALIAS: &str = "alias/aws/s3";
+const DAY: i64 = 86_400;
 
 /// Unsealed material of one key version.
 type KeyMaterial = Zeroizing<Vec<u8>>;
@@ -31,14 +38,42 @@ pub struct GeneratedDataKey {
     pub key_version: u32,
 }
 
+/// What CreateKey asks for.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub description: String,
+    pub policy: Option<String>,
+    pub tags: Vec<Tag>,
+    pub key_manager: &'static str,
+}
+
+impl NewKey {
+    pub fn symmetric(description: &str) -> Self {
+        NewKey {
+            description: description.to_string(),
+            policy: None,
+            tags: Vec::new(),
+            key_manager: "CUSTOMER",
+        }
+    }
+}
+
+/// What one pass of background work did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct DueWork {
+    pub rotated: Vec<String>,
+    pub destroyed: Vec<String>,
+}
+
 pub struct KeyManager {
     store: Arc<Store>,
     root: RootKey,
     region: String,
     account_id: String,
     /// Unsealed key material by (key id, version). Material never changes for a
-    /// version, so the cache needs no invalidation; key *state* is always read
-    /// from the store so a disabled key stops working at once.
+    /// version, so the cache needs no invalidation except when a key is
+    /// destroyed; key *state* is always read from the store so a disabled key
+    /// stops working at once.
     material: Mutex<HashMap<(String, u32), Arc<KeyMaterial>>>,
 }
 
@@ -83,6 +118,14 @@ impl KeyManager {
         Ok(())
     }
 
+    pub fn account_id(&self) -> &str {
+        &self.account_id
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
     pub fn key_arn(&self, key_id: &str) -> String {
         format!(
             "arn:aws:kms:{}:{}:key/{}",
@@ -90,31 +133,62 @@ impl KeyManager {
         )
     }
 
+    pub fn alias_arn(&self, alias: &str) -> String {
+        format!("arn:aws:kms:{}:{}:{}", self.region, self.account_id, alias)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The operator's identity for the offline tools.
+    pub fn operator(&self) -> Caller {
+        Caller::operator(&self.account_id)
+    }
+
     /// Creates a symmetric encryption key with fresh material (version 1).
-    pub fn create_key(&self, description: &str) -> Result<KeyRecord, KmsError> {
-        let record = self.new_key_record(description)?;
+    pub fn create_key(&self, new: NewKey) -> Result<KeyRecord, KmsError> {
+        let record = self.new_key_record(new)?;
         self.store.insert_key(&record.key_id, &record)?;
         Ok(record)
     }
 
-    fn new_key_record(&self, description: &str) -> Result<KeyRecord, KmsError> {
+    fn new_key_record(&self, new: NewKey) -> Result<KeyRecord, KmsError> {
         let key_id = Uuid::new_v4().to_string();
-        let material = DataKey::generate().map_err(|e| KmsError::Internal(e.to_string()))?;
         let now = unix_now();
         Ok(KeyRecord {
             key_id: key_id.clone(),
-            description: description.to_string(),
+            description: new.description,
             created_at: now,
             state: KeyState::Enabled,
             key_spec: "SYMMETRIC_DEFAULT".into(),
             key_usage: "ENCRYPT_DECRYPT".into(),
             origin: "AWS_KMS".into(),
             current_version: 1,
-            versions: vec![KeyVersion {
-                version: 1,
-                created_at: now,
-                sealed_material: self.root.seal_material(&key_id, 1, material.expose())?,
-            }],
+            versions: vec![self.new_version(&key_id, 1, VersionOrigin::Created, now)?],
+            policy: new.policy,
+            tags: new.tags,
+            rotation: None,
+            deletion_date: None,
+            key_manager: new.key_manager.to_string(),
+        })
+    }
+
+    fn new_version(
+        &self,
+        key_id: &str,
+        version: u32,
+        origin: VersionOrigin,
+        now: i64,
+    ) -> Result<KeyVersion, KmsError> {
+        let material = DataKey::generate().map_err(|e| KmsError::Internal(e.to_string()))?;
+        Ok(KeyVersion {
+            version,
+            created_at: now,
+            sealed_material: self
+                .root
+                .seal_material(key_id, version, material.expose())?,
+            origin,
         })
     }
 
@@ -123,9 +197,11 @@ impl KeyManager {
         if let Some(key_id) = self.store.get_setting(DEFAULT_KEY_SETTING)? {
             return Ok(key_id);
         }
-        let record = self.new_key_record(
+        let mut new = NewKey::symmetric(
             "Default key that protects my S3 objects when no other key is defined",
-        )?;
+        );
+        new.key_manager = "AWS";
+        let record = self.new_key_record(new)?;
         Ok(self.store.insert_key_once(
             DEFAULT_KEY_SETTING,
             DEFAULT_KEY_ALIAS,
@@ -153,6 +229,7 @@ impl KeyManager {
         Ok(key_id.to_string())
     }
 
+    /// The record of a key named any way AWS accepts.
     pub fn describe_key(&self, key_ref: &str) -> Result<KeyRecord, KmsError> {
         let key_id = self.resolve_key_id(key_ref)?;
         self.store
@@ -164,30 +241,140 @@ impl KeyManager {
         Ok(self.store.list_keys()?)
     }
 
-    /// Changes a key's state (enable, disable, pending deletion).
-    pub fn set_key_state(&self, key_ref: &str, state: KeyState) -> Result<KeyRecord, KmsError> {
+    /// Read-modify-write of one key record, in one transaction.
+    pub fn update_key(
+        &self,
+        key_ref: &str,
+        change: impl FnOnce(&mut KeyRecord) -> Result<(), KmsError>,
+    ) -> Result<KeyRecord, KmsError> {
         let key_id = self.resolve_key_id(key_ref)?;
         self.store
-            .update_key::<KeyRecord, KmsError>(&key_id, |record| {
-                record.state = state;
-                Ok(())
-            })?
+            .update_key::<KeyRecord, KmsError>(&key_id, change)?
             .ok_or(KmsError::NotFound(key_ref.to_string()))?
+    }
+
+    /// Changes a key's state (enable, disable).
+    pub fn set_key_state(&self, key_ref: &str, state: KeyState) -> Result<KeyRecord, KmsError> {
+        let arn = |id: &str| self.key_arn(id);
+        self.update_key(key_ref, |record| {
+            if record.state == KeyState::PendingDeletion && state != KeyState::PendingDeletion {
+                return Err(KmsError::InvalidState(format!(
+                    "{} is pending deletion",
+                    arn(&record.key_id)
+                )));
+            }
+            record.state = state;
+            Ok(())
+        })
+    }
+
+    /// Adds a key version with fresh material and makes it current. Older
+    /// versions stay, so everything they encrypted still decrypts.
+    pub fn rotate_key(
+        &self,
+        key_ref: &str,
+        origin: VersionOrigin,
+        now: i64,
+    ) -> Result<KeyRecord, KmsError> {
+        let key_id = self.resolve_key_id(key_ref)?;
+        let current: KeyRecord = self
+            .store
+            .get_key(&key_id)?
+            .ok_or_else(|| KmsError::NotFound(key_ref.to_string()))?;
+        let next = current
+            .versions
+            .iter()
+            .map(|v| v.version)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let version = self.new_version(&key_id, next, origin, now)?;
+        self.update_key(&key_id, move |record| {
+            if record.versions.iter().any(|v| v.version == version.version) {
+                return Err(KmsError::Conflict(
+                    "the key was rotated concurrently; retry".into(),
+                ));
+            }
+            record.versions.push(version);
+            record.current_version = next;
+            if let Some(schedule) = &mut record.rotation {
+                schedule.next_rotation_at = now + i64::from(schedule.period_days) * DAY;
+            }
+            Ok(())
+        })
+    }
+
+    /// Rotates keys whose automatic rotation is due and destroys keys whose
+    /// deletion date has passed. Runs periodically in the server.
+    pub fn run_due_work(&self, now: i64) -> Result<DueWork, KmsError> {
+        let mut done = DueWork::default();
+        for record in self.list_keys()? {
+            if record.state == KeyState::PendingDeletion
+                && record.deletion_date.is_some_and(|d| d <= now)
+            {
+                self.store.destroy_key::<Grant>(&record.key_id)?;
+                self.forget_material(&record.key_id)?;
+                tracing::warn!(kms_key_id = %record.key_id, "destroyed a KMS key whose deletion date passed");
+                done.destroyed.push(record.key_id);
+                continue;
+            }
+            if record.state == KeyState::Enabled
+                && record
+                    .rotation
+                    .is_some_and(|r: RotationSchedule| r.next_rotation_at <= now)
+            {
+                self.rotate_key(&record.key_id, VersionOrigin::Automatic, now)?;
+                tracing::info!(kms_key_id = %record.key_id, "rotated a KMS key automatically");
+                done.rotated.push(record.key_id);
+            }
+        }
+        Ok(done)
+    }
+
+    fn forget_material(&self, key_id: &str) -> Result<(), KmsError> {
+        self.material
+            .lock()
+            .map_err(poisoned)?
+            .retain(|(id, _), _| id != key_id);
+        Ok(())
+    }
+
+    /// The grants of one key.
+    pub fn grants_for(&self, key_id: &str) -> Result<Vec<Grant>, KmsError> {
+        Ok(self
+            .store
+            .list_grants::<Grant>()?
+            .into_iter()
+            .filter(|g| g.key_id == key_id)
+            .collect())
+    }
+
+    /// Checks the key policy and grants of `record` for `action` by `caller`.
+    pub fn authorize(
+        &self,
+        caller: &Caller,
+        action: &str,
+        record: &KeyRecord,
+        context: Option<&EncryptionContext>,
+    ) -> Result<(), KmsError> {
+        let grants = self.grants_for(&record.key_id)?;
+        access::authorize(
+            caller,
+            action,
+            record,
+            &self.key_arn(&record.key_id),
+            context,
+            &grants,
+        )
     }
 
     fn usable_record(&self, key_id: &str) -> Result<KeyRecord, KmsError> {
         let record: KeyRecord = self
             .store
             .get_key(key_id)?
-            .ok_or_else(|| KmsError::NotFound(key_id.to_string()))?;
-        match record.state {
-            KeyState::Enabled => Ok(record),
-            KeyState::Disabled => Err(KmsError::Disabled(self.key_arn(key_id))),
-            KeyState::PendingDeletion => Err(KmsError::InvalidState(format!(
-                "{} is pending deletion",
-                self.key_arn(key_id)
-            ))),
-        }
+            .ok_or_else(|| KmsError::NotFound(self.key_arn(key_id)))?;
+        ensure_usable(&record, &self.key_arn(key_id))?;
+        Ok(record)
     }
 
     fn material(
@@ -214,19 +401,34 @@ impl KeyManager {
         Ok(material)
     }
 
-    /// Encrypts `plaintext` under the current version of `key_ref`, bound to `context`.
+    /// Encrypts `plaintext` under the current version of `key_ref` for
+    /// `caller`, who needs `action` (`kms:Encrypt`, `kms:GenerateDataKey`, …).
     pub fn encrypt(
         &self,
+        caller: &Caller,
+        action: &str,
         key_ref: &str,
         plaintext: &[u8],
         context: &EncryptionContext,
     ) -> Result<(Vec<u8>, KeyRecord), KmsError> {
         let key_id = self.resolve_key_id(key_ref)?;
         let record = self.usable_record(&key_id)?;
-        let material = self.material(&record, record.current_version)?;
+        self.authorize(caller, action, &record, Some(context))?;
+        require_symmetric(&record)?;
+        let blob = self.seal_under(&record, plaintext, context)?;
+        Ok((blob, record))
+    }
+
+    fn seal_under(
+        &self,
+        record: &KeyRecord,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<Vec<u8>, KmsError> {
+        let material = self.material(record, record.current_version)?;
         let mut nonce = [0u8; 12];
         getrandom::fill(&mut nonce).map_err(|e| KmsError::Internal(e.to_string()))?;
-        let uuid = Uuid::parse_str(&key_id)
+        let uuid = Uuid::parse_str(&record.key_id)
             .map_err(|_| KmsError::Internal("stored key id is not a UUID".into()))?;
         let mut blob = CiphertextBlob {
             key_id: uuid,
@@ -245,26 +447,37 @@ impl KeyManager {
                 },
             )
             .map_err(|_| KmsError::Internal("encryption failed".into()))?;
-        Ok((blob.encode(), record))
+        Ok(blob.encode())
     }
 
-    /// Decrypts a blob made by [`Self::encrypt`]; the key comes from the blob itself.
+    /// Decrypts a blob for `caller` (who needs `action`, usually `kms:Decrypt`);
+    /// the key comes from the blob itself.
     pub fn decrypt(
         &self,
+        caller: &Caller,
+        action: &str,
         blob: &[u8],
         context: &EncryptionContext,
     ) -> Result<(Zeroizing<Vec<u8>>, KeyRecord, u32), KmsError> {
-        let blob = CiphertextBlob::decode(blob)?;
-        let record = self.usable_record(&blob.key_id.to_string())?;
-        let material = self.material(&record, blob.key_version)?;
+        let parsed = CiphertextBlob::decode(blob)?;
+        let key_id = parsed.key_id.to_string();
+        let record: KeyRecord = self
+            .store
+            .get_key(&key_id)?
+            .ok_or(KmsError::InvalidCiphertext(
+                "the key that made this ciphertext does not exist",
+            ))?;
+        ensure_usable(&record, &self.key_arn(&key_id))?;
+        self.authorize(caller, action, &record, Some(context))?;
+        let material = self.material(&record, parsed.key_version)?;
         let cipher = Aes256Gcm::new_from_slice(&material)
             .map_err(|_| KmsError::Internal("bad key material".into()))?;
         let plaintext = cipher
             .decrypt(
-                &Nonce::from(blob.nonce),
+                &Nonce::from(parsed.nonce),
                 Payload {
-                    msg: &blob.sealed,
-                    aad: &blob.aad(context),
+                    msg: &parsed.sealed,
+                    aad: &parsed.aad(context),
                 },
             )
             .map_err(|_| {
@@ -272,17 +485,24 @@ impl KeyManager {
                     "authentication failed (wrong encryption context or corrupt blob)",
                 )
             })?;
-        Ok((Zeroizing::new(plaintext), record, blob.key_version))
+        Ok((Zeroizing::new(plaintext), record, parsed.key_version))
     }
 
     /// A fresh 256-bit data key, returned in plaintext and wrapped under `key_ref`.
     pub fn generate_data_key(
         &self,
+        caller: &Caller,
         key_ref: &str,
         context: &EncryptionContext,
     ) -> Result<GeneratedDataKey, KmsError> {
         let plaintext = DataKey::generate().map_err(|e| KmsError::Internal(e.to_string()))?;
-        let (ciphertext_blob, record) = self.encrypt(key_ref, plaintext.expose(), context)?;
+        let (ciphertext_blob, record) = self.encrypt(
+            caller,
+            "kms:GenerateDataKey",
+            key_ref,
+            plaintext.expose(),
+            context,
+        )?;
         Ok(GeneratedDataKey {
             plaintext,
             ciphertext_blob,
@@ -294,14 +514,36 @@ impl KeyManager {
     /// Unwraps a data key made by [`Self::generate_data_key`].
     pub fn unwrap_data_key(
         &self,
+        caller: &Caller,
         blob: &[u8],
         context: &EncryptionContext,
     ) -> Result<DataKey, KmsError> {
-        let (plaintext, _, _) = self.decrypt(blob, context)?;
+        let (plaintext, _, _) = self.decrypt(caller, "kms:Decrypt", blob, context)?;
         DataKey::from_bytes(&plaintext).ok_or(KmsError::InvalidCiphertext(
             "wrapped data key has the wrong length",
         ))
     }
+}
+
+/// A key can be used only while it is enabled.
+pub fn ensure_usable(record: &KeyRecord, arn: &str) -> Result<(), KmsError> {
+    match record.state {
+        KeyState::Enabled => Ok(()),
+        KeyState::Disabled => Err(KmsError::Disabled(arn.to_string())),
+        KeyState::PendingDeletion => {
+            Err(KmsError::InvalidState(format!("{arn} is pending deletion")))
+        }
+    }
+}
+
+fn require_symmetric(record: &KeyRecord) -> Result<(), KmsError> {
+    if record.key_usage != "ENCRYPT_DECRYPT" || record.key_spec != "SYMMETRIC_DEFAULT" {
+        return Err(KmsError::InvalidKeyUsage(format!(
+            "{} is a {} key for {}",
+            record.key_id, record.key_spec, record.key_usage
+        )));
+    }
+    Ok(())
 }
 
 fn poisoned<T>(_: T) -> KmsError {
@@ -318,6 +560,10 @@ pub fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn op() -> Caller {
+        Caller::operator("000000000000")
+    }
 
     fn manager(dir: &std::path::Path) -> KeyManager {
         let store = Arc::new(Store::open(&dir.join("s.redb")).unwrap());
@@ -336,15 +582,17 @@ mod tests {
             "default key is created once"
         );
         let ctx = EncryptionContext::for_object("b", "k");
-        let generated = kms.generate_data_key(DEFAULT_KEY_ALIAS, &ctx).unwrap();
+        let generated = kms
+            .generate_data_key(&op(), DEFAULT_KEY_ALIAS, &ctx)
+            .unwrap();
         assert_eq!(generated.key_id, key_id);
         let unwrapped = kms
-            .unwrap_data_key(&generated.ciphertext_blob, &ctx)
+            .unwrap_data_key(&op(), &generated.ciphertext_blob, &ctx)
             .unwrap();
         assert_eq!(unwrapped.expose(), generated.plaintext.expose());
         let other = EncryptionContext::for_object("b", "k2");
         assert!(matches!(
-            kms.unwrap_data_key(&generated.ciphertext_blob, &other),
+            kms.unwrap_data_key(&op(), &generated.ciphertext_blob, &other),
             Err(KmsError::InvalidCiphertext(_))
         ));
     }
@@ -353,7 +601,7 @@ mod tests {
     fn key_references_resolve() {
         let dir = tempfile::tempdir().unwrap();
         let kms = manager(dir.path());
-        let id = kms.create_key("t").unwrap().key_id;
+        let id = kms.create_key(NewKey::symmetric("t")).unwrap().key_id;
         assert_eq!(kms.resolve_key_id(&id).unwrap(), id);
         assert_eq!(kms.resolve_key_id(&kms.key_arn(&id)).unwrap(), id);
         let default = kms.ensure_default_key().unwrap();
@@ -377,7 +625,7 @@ mod tests {
         ));
         let missing = Uuid::new_v4().to_string();
         assert!(matches!(
-            kms.generate_data_key(&missing, &EncryptionContext::new()),
+            kms.generate_data_key(&op(), &missing, &EncryptionContext::new()),
             Err(KmsError::NotFound(_))
         ));
     }
@@ -386,28 +634,86 @@ mod tests {
     fn disabled_and_pending_deletion_keys_refuse_use() {
         let dir = tempfile::tempdir().unwrap();
         let kms = manager(dir.path());
-        let id = kms.create_key("t").unwrap().key_id;
+        let id = kms.create_key(NewKey::symmetric("t")).unwrap().key_id;
         let ctx = EncryptionContext::new();
-        let generated = kms.generate_data_key(&id, &ctx).unwrap();
+        let generated = kms.generate_data_key(&op(), &id, &ctx).unwrap();
         kms.set_key_state(&id, KeyState::Disabled).unwrap();
         assert!(matches!(
-            kms.generate_data_key(&id, &ctx),
+            kms.generate_data_key(&op(), &id, &ctx),
             Err(KmsError::Disabled(_))
         ));
         assert!(matches!(
-            kms.unwrap_data_key(&generated.ciphertext_blob, &ctx),
+            kms.unwrap_data_key(&op(), &generated.ciphertext_blob, &ctx),
             Err(KmsError::Disabled(_))
         ));
         kms.set_key_state(&id, KeyState::PendingDeletion).unwrap();
         assert!(matches!(
-            kms.generate_data_key(&id, &ctx),
+            kms.generate_data_key(&op(), &id, &ctx),
             Err(KmsError::InvalidState(_))
         ));
-        kms.set_key_state(&id, KeyState::Enabled).unwrap();
         assert!(
-            kms.unwrap_data_key(&generated.ciphertext_blob, &ctx)
+            kms.set_key_state(&id, KeyState::Enabled).is_err(),
+            "only CancelKeyDeletion leaves PendingDeletion"
+        );
+        kms.update_key(&id, |r| {
+            r.state = KeyState::Enabled;
+            Ok(())
+        })
+        .unwrap();
+        assert!(
+            kms.unwrap_data_key(&op(), &generated.ciphertext_blob, &ctx)
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn rotation_keeps_old_versions_and_due_work_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let kms = manager(dir.path());
+        let id = kms.create_key(NewKey::symmetric("r")).unwrap().key_id;
+        let ctx = EncryptionContext::new();
+        let before = kms.generate_data_key(&op(), &id, &ctx).unwrap();
+        let rotated = kms.rotate_key(&id, VersionOrigin::OnDemand, 100).unwrap();
+        assert_eq!(rotated.current_version, 2);
+        let after = kms.generate_data_key(&op(), &id, &ctx).unwrap();
+        assert_eq!((before.key_version, after.key_version), (1, 2));
+        assert!(
+            kms.unwrap_data_key(&op(), &before.ciphertext_blob, &ctx)
+                .is_ok()
+        );
+
+        // Automatic rotation when due; deletion when the date passes.
+        let day = 86_400;
+        kms.update_key(&id, |r| {
+            r.rotation = Some(RotationSchedule {
+                period_days: 90,
+                next_rotation_at: 90 * day,
+            });
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(kms.run_due_work(89 * day).unwrap(), DueWork::default());
+        let done = kms.run_due_work(90 * day).unwrap();
+        assert_eq!(done.rotated, vec![id.clone()]);
+        let record = kms.describe_key(&id).unwrap();
+        assert_eq!(record.current_version, 3);
+        assert_eq!(record.rotation.unwrap().next_rotation_at, 180 * day);
+        kms.update_key(&id, |r| {
+            r.state = KeyState::PendingDeletion;
+            r.deletion_date = Some(200 * day);
+            Ok(())
+        })
+        .unwrap();
+        assert!(kms.run_due_work(199 * day).unwrap().destroyed.is_empty());
+        assert_eq!(
+            kms.run_due_work(200 * day).unwrap().destroyed,
+            vec![id.clone()]
+        );
+        assert!(matches!(kms.describe_key(&id), Err(KmsError::NotFound(_))));
+        assert!(matches!(
+            kms.unwrap_data_key(&op(), &after.ciphertext_blob, &ctx),
+            Err(KmsError::InvalidCiphertext(_))
+        ));
     }
 
     #[test]

@@ -10,20 +10,25 @@
 //! - [`context`]: encryption contexts and their canonical, authenticated form;
 //! - [`blob`]: the ciphertext blob format (identifies key and version);
 //! - [`keys`]: KMS key records as persisted in the store;
+//! - [`access`]: key policies and grants, checked on every key use;
+//! - [`grants`]: the grant records;
 //! - [`manager`]: [`KeyManager`], the operations the rest of s3seal calls.
 
+pub mod access;
 pub mod blob;
 pub mod context;
 pub mod data_key;
+pub mod grants;
 pub mod keys;
 pub mod manager;
 pub mod root;
 
+pub use access::Caller;
 pub use blob::CiphertextBlob;
 pub use context::EncryptionContext;
 pub use data_key::DataKey;
 pub use keys::{KeyRecord, KeyState};
-pub use manager::{GeneratedDataKey, KeyManager};
+pub use manager::{GeneratedDataKey, KeyManager, NewKey};
 pub use root::RootKey;
 
 /// Errors of the key service, named after the AWS KMS exceptions they become.
@@ -40,6 +45,14 @@ pub enum KmsError {
     InvalidCiphertext(&'static str),
     #[error("{0}")]
     Validation(String),
+    #[error("{0}")]
+    AccessDenied(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    InvalidKeyUsage(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("key store error: {0}")]
     Store(#[from] crate::store::StoreError),
     #[error("internal key service error: {0}")]

@@ -235,10 +235,16 @@ pub async fn copy_object(
         // Written to the upstream unencrypted: it has to be sealed on its way through.
         return copy_by_resealing(state, ctx, parts, source, &head, sse, directive).await;
     };
-    let data_key = unwrap_object_key(state, &source.bucket, &source.key, &source_metadata)?;
+    let data_key = unwrap_object_key(state, ctx, &source.bucket, &source.key, &source_metadata)?;
     let key_ref = object_put::choose_kms_key(state, &sse);
     let context = sse::object_context(bucket, key, sse.context.as_ref().map(|(_, c)| c))?;
-    let (wrapped_key, record) = state.kms.encrypt(&key_ref, data_key.expose(), &context)?;
+    let (wrapped_key, record) = state.kms.encrypt(
+        &ctx.kms_caller(state),
+        "kms:GenerateDataKey",
+        &key_ref,
+        data_key.expose(),
+        &context,
+    )?;
     tracing::info!(
         request_id = %ctx.request_id,
         from_kms_key_id = %source_metadata.kms_key_id,
@@ -419,7 +425,9 @@ async fn copy_by_resealing(
     }
     let key_ref = object_put::choose_kms_key(state, &sse);
     let context = sse::object_context(bucket, key, sse.context.as_ref().map(|(_, c)| c))?;
-    let data_key = state.kms.generate_data_key(&key_ref, &context)?;
+    let data_key = state
+        .kms
+        .generate_data_key(&ctx.kms_caller(state), &key_ref, &context)?;
     let metadata = SealedObjectMetadata {
         format_version: 1,
         kms_key_id: data_key.key_id.clone(),
@@ -591,7 +599,7 @@ pub async fn upload_part_copy(
         ));
     }
     check_part_size(source_body.len)?;
-    let data_key = unwrap_object_key(state, bucket, key, &metadata)?;
+    let data_key = unwrap_object_key(state, ctx, bucket, key, &metadata)?;
     tracing::info!(
         request_id = %ctx.request_id,
         kms_key_id = %metadata.kms_key_id,
@@ -692,12 +700,15 @@ pub async fn update_object_encryption(
             "UpdateObjectEncryption applies to encrypted objects; this object was written to the upstream unencrypted",
         ));
     };
-    let data_key = unwrap_object_key(state, bucket, key, &current)?;
+    let data_key = unwrap_object_key(state, ctx, bucket, key, &current)?;
     let context = object_get::read_context(bucket, key, &current)?;
-    let (wrapped_key, record) =
-        state
-            .kms
-            .encrypt(&target.kms_key_arn, data_key.expose(), &context)?;
+    let (wrapped_key, record) = state.kms.encrypt(
+        &ctx.kms_caller(state),
+        "kms:Encrypt",
+        &target.kms_key_arn,
+        data_key.expose(),
+        &context,
+    )?;
     tracing::info!(
         request_id = %ctx.request_id,
         from_kms_key_id = %current.kms_key_id,

@@ -38,6 +38,15 @@ use crate::error::S3Error;
 use crate::state::AppState;
 use route::{Family, S3Request};
 
+impl RequestContext {
+    /// The caller as the KMS sees it when s3seal uses a key for this request:
+    /// the S3 caller's own principal, via S3 (`kms:ViaService`).
+    pub fn kms_caller(&self, state: &AppState) -> crate::kms::Caller {
+        crate::kms::Caller::principal(&self.principal.arn, &state.config.server.account_id)
+            .via(format!("s3.{}.amazonaws.com", state.config.server.region))
+    }
+}
+
 /// Everything a handler knows about the request besides its head and body.
 pub struct RequestContext {
     pub request_id: String,

@@ -123,7 +123,9 @@ pub async fn create(
 
     let key_ref = object_put::choose_kms_key(state, &sse);
     let context = sse::object_context(bucket, key, sse.context.as_ref().map(|(_, c)| c))?;
-    let data_key = state.kms.generate_data_key(&key_ref, &context)?;
+    let data_key = state
+        .kms
+        .generate_data_key(&ctx.kms_caller(state), &key_ref, &context)?;
     tracing::info!(
         request_id = %ctx.request_id,
         kms_key_id = %data_key.key_id,
@@ -199,7 +201,7 @@ pub async fn upload_part(
     check_part_size(plaintext_len)?;
     let declared_checksum = declared.checksum.clone();
 
-    let data_key = super::object_get::unwrap_object_key(state, bucket, key, &metadata)?;
+    let data_key = super::object_get::unwrap_object_key(state, ctx, bucket, key, &metadata)?;
     tracing::info!(
         request_id = %ctx.request_id,
         kms_key_id = %metadata.kms_key_id,

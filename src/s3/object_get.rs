@@ -174,7 +174,7 @@ pub async fn read_object(
     }
 
     let plan = layout.read_plan(&window)?;
-    let data_key = unwrap_object_key(state, &address.bucket, &address.key, &metadata)?;
+    let data_key = unwrap_object_key(state, ctx, &address.bucket, &address.key, &metadata)?;
     tracing::info!(
         request_id = %ctx.request_id,
         kms_key_id = %metadata.kms_key_id,
@@ -448,6 +448,7 @@ fn with_parts(body: ProxyBody, status: StatusCode, headers: HeaderMap) -> Respon
 /// context names that very object, so a wrapped key moved elsewhere fails.
 pub fn unwrap_object_key(
     state: &AppState,
+    ctx: &RequestContext,
     bucket: &str,
     key: &str,
     metadata: &SealedObjectMetadata,
@@ -455,7 +456,7 @@ pub fn unwrap_object_key(
     let context = read_context(bucket, key, metadata)?;
     state
         .kms
-        .unwrap_data_key(&metadata.wrapped_key, &context)
+        .unwrap_data_key(&ctx.kms_caller(state), &metadata.wrapped_key, &context)
         .map_err(|err| match err {
             crate::kms::KmsError::InvalidCiphertext(_) => S3Error::internal(
                 "the object's wrapped data key does not match its bucket and key: it was moved or altered on the upstream",

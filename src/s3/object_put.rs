@@ -58,7 +58,9 @@ pub async fn put_object(
     // Key selection and data key generation happen before anything is sent upstream.
     let key_ref = choose_kms_key(state, &sse);
     let context = sse::object_context(bucket, key, sse.context.as_ref().map(|(_, c)| c))?;
-    let data_key = state.kms.generate_data_key(&key_ref, &context)?;
+    let data_key = state
+        .kms
+        .generate_data_key(&ctx.kms_caller(state), &key_ref, &context)?;
     tracing::info!(
         request_id = %ctx.request_id,
         kms_key_id = %data_key.key_id,

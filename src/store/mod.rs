@@ -23,6 +23,8 @@ const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("object_index
 const LAYOUTS: TableDefinition<&str, &[u8]> = TableDefinition::new("sealed_layouts");
 /// Multipart uploads in progress: their wrapped data key and metadata.
 const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("multipart_uploads");
+/// KMS grants by grant id.
+const GRANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("kms_grants");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -69,6 +71,7 @@ impl Store {
         io_err!(txn.open_table(OBJECTS))?;
         io_err!(txn.open_table(LAYOUTS))?;
         io_err!(txn.open_table(UPLOADS))?;
+        io_err!(txn.open_table(GRANTS))?;
         io_err!(txn.commit())?;
         Ok(Store { db })
     }
@@ -221,6 +224,81 @@ impl Store {
         io_err!(txn.commit())
     }
 
+    /// Creates an alias; fails if the name is taken.
+    pub fn insert_alias(&self, alias: &str, key_id: &str) -> Result<(), StoreError> {
+        let txn = io_err!(self.db.begin_write())?;
+        {
+            let mut table = io_err!(txn.open_table(ALIASES))?;
+            if io_err!(table.get(alias))?.is_some() {
+                return Err(StoreError::AlreadyExists(alias.to_string()));
+            }
+            io_err!(table.insert(alias, key_id))?;
+        }
+        io_err!(txn.commit())
+    }
+
+    /// Removes an alias; `false` if it did not exist.
+    pub fn delete_alias(&self, alias: &str) -> Result<bool, StoreError> {
+        let txn = io_err!(self.db.begin_write())?;
+        let existed = {
+            let mut table = io_err!(txn.open_table(ALIASES))?;
+            io_err!(table.remove(alias))?.is_some()
+        };
+        io_err!(txn.commit())?;
+        Ok(existed)
+    }
+
+    /// Every alias and the key id it names, sorted by alias.
+    pub fn list_aliases(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let txn = io_err!(self.db.begin_read())?;
+        let table = io_err!(txn.open_table(ALIASES))?;
+        let mut out = Vec::new();
+        for entry in io_err!(table.iter())? {
+            let (k, v) = io_err!(entry)?;
+            out.push((k.value().to_string(), v.value().to_string()));
+        }
+        Ok(out)
+    }
+
+    /// Destroys a key: its record (with all its material), its aliases and its
+    /// grants, in one transaction.
+    pub fn destroy_key<G: DeserializeOwned + HasKeyId>(
+        &self,
+        key_id: &str,
+    ) -> Result<(), StoreError> {
+        let txn = io_err!(self.db.begin_write())?;
+        {
+            let mut keys = io_err!(txn.open_table(KEYS))?;
+            io_err!(keys.remove(key_id))?;
+            let mut aliases = io_err!(txn.open_table(ALIASES))?;
+            io_err!(aliases.retain(|_, target| target != key_id))?;
+            let mut grants = io_err!(txn.open_table(GRANTS))?;
+            io_err!(grants.retain(|_, value| {
+                decode::<G>("kms_grants", value).map_or(true, |g| g.key_id() != key_id)
+            }))?;
+        }
+        io_err!(txn.commit())
+    }
+
+    pub fn put_grant<T: Serialize>(
+        &self,
+        grant_id: &str,
+        grant: Option<&T>,
+    ) -> Result<(), StoreError> {
+        self.put_json(GRANTS, grant_id, grant)
+    }
+
+    pub fn list_grants<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
+        let txn = io_err!(self.db.begin_read())?;
+        let table = io_err!(txn.open_table(GRANTS))?;
+        let mut out = Vec::new();
+        for entry in io_err!(table.iter())? {
+            let (_, value) = io_err!(entry)?;
+            out.push(decode("kms_grants", value.value())?);
+        }
+        Ok(out)
+    }
+
     pub fn get_layout<T: DeserializeOwned>(
         &self,
         object_id: &str,
@@ -322,6 +400,11 @@ impl Store {
         io_err!(txn.commit())?;
         Ok(value)
     }
+}
+
+/// Records that belong to one KMS key.
+pub trait HasKeyId {
+    fn key_id(&self) -> &str;
 }
 
 fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, StoreError> {
