@@ -62,6 +62,28 @@ impl Authenticator {
         service: &str,
         now: SystemTime,
     ) -> Result<AuthContext, S3Error> {
+        self.verify(parts, service, now, None)
+    }
+
+    /// Verifies a request of a service whose clients sign the body's hash
+    /// without sending it (KMS): `body_sha256_hex` is the hash of the body read.
+    pub fn authenticate_with_body(
+        &self,
+        parts: &Parts,
+        service: &str,
+        now: SystemTime,
+        body_sha256_hex: &str,
+    ) -> Result<AuthContext, S3Error> {
+        self.verify(parts, service, now, Some(body_sha256_hex))
+    }
+
+    fn verify(
+        &self,
+        parts: &Parts,
+        service: &str,
+        now: SystemTime,
+        body_sha256_hex: Option<&str>,
+    ) -> Result<AuthContext, S3Error> {
         let header = single_header(parts, "authorization")?.ok_or_else(|| {
             S3Error::new(
                 S3ErrorCode::AccessDenied,
@@ -98,15 +120,18 @@ impl Authenticator {
         }
         check_all_amz_headers_signed(parts, &auth.signed_headers)?;
 
-        let payload_hash_text = match single_header(parts, "x-amz-content-sha256")? {
-            Some(v) => std::str::from_utf8(v).map_err(|_| bad_content_sha256())?,
-            None if service == "s3" => {
+        let payload_hash_text = match (
+            single_header(parts, "x-amz-content-sha256")?,
+            body_sha256_hex,
+        ) {
+            (Some(v), _) => std::str::from_utf8(v).map_err(|_| bad_content_sha256())?,
+            (None, Some(hash)) => hash,
+            (None, None) => {
                 return Err(S3Error::new(
                     S3ErrorCode::InvalidRequest,
                     "Missing required header for this request: x-amz-content-sha256",
                 ));
             }
-            None => "",
         };
         let payload = parse_payload_hash(payload_hash_text)?;
 

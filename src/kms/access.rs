@@ -202,6 +202,7 @@ mod tests {
             tags: vec![],
             rotation: None,
             deletion_date: None,
+            deletion_window_days: None,
             key_manager: "CUSTOMER".into(),
         }
     }

@@ -86,6 +86,9 @@ pub struct KeyRecord {
     /// Unix time when a key pending deletion is destroyed.
     #[serde(default)]
     pub deletion_date: Option<i64>,
+    /// The waiting period ScheduleKeyDeletion was given.
+    #[serde(default)]
+    pub deletion_window_days: Option<u32>,
     /// `AWS` for s3seal's own default key (`alias/aws/s3`), else `CUSTOMER`.
     #[serde(default = "customer")]
     pub key_manager: String,

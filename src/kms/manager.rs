@@ -170,6 +170,7 @@ impl KeyManager {
             tags: new.tags,
             rotation: None,
             deletion_date: None,
+            deletion_window_days: None,
             key_manager: new.key_manager.to_string(),
         })
     }
@@ -464,9 +465,7 @@ impl KeyManager {
         let record: KeyRecord = self
             .store
             .get_key(&key_id)?
-            .ok_or(KmsError::InvalidCiphertext(
-                "the key that made this ciphertext does not exist",
-            ))?;
+            .ok_or_else(|| KmsError::NotFound(self.key_arn(&key_id)))?;
         ensure_usable(&record, &self.key_arn(&key_id))?;
         self.authorize(caller, action, &record, Some(context))?;
         let material = self.material(&record, parsed.key_version)?;
@@ -712,7 +711,7 @@ mod tests {
         assert!(matches!(kms.describe_key(&id), Err(KmsError::NotFound(_))));
         assert!(matches!(
             kms.unwrap_data_key(&op(), &after.ciphertext_blob, &ctx),
-            Err(KmsError::InvalidCiphertext(_))
+            Err(KmsError::NotFound(_))
         ));
     }
 

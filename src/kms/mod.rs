@@ -15,6 +15,7 @@
 //! - [`manager`]: [`KeyManager`], the operations the rest of s3seal calls.
 
 pub mod access;
+pub mod api;
 pub mod blob;
 pub mod context;
 pub mod data_key;

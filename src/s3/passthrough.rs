@@ -88,10 +88,21 @@ pub async fn read_small_body(
     ctx: &RequestContext,
     body: Incoming,
 ) -> Result<Bytes, S3Error> {
-    let declared = DeclaredDigests::from_request(&parts.headers, &ctx.payload)?;
+    read_verified_body(parts, &ctx.payload, body, MAX_PASSTHROUGH_BODY).await
+}
+
+/// Reads a body of at most `limit` bytes, verified against the signed payload
+/// hash and the declared digests.
+pub async fn read_verified_body(
+    parts: &http::request::Parts,
+    payload: &crate::auth::PayloadHash,
+    body: Incoming,
+    limit: usize,
+) -> Result<Bytes, S3Error> {
+    let declared = DeclaredDigests::from_request(&parts.headers, payload)?;
     let failure = FailureSlot::default();
     let verified = VerifyingBody::new(body, declared, failure.clone());
-    match Limited::new(verified, MAX_PASSTHROUGH_BODY).collect().await {
+    match Limited::new(verified, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) => Err(failure.take().unwrap_or_else(|| {
             if err.is::<http_body_util::LengthLimitError>() {

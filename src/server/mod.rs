@@ -24,7 +24,32 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Serves until a shutdown signal arrives.
 pub async fn run(state: Arc<AppState>) -> std::io::Result<()> {
     let listener = TcpListener::bind(state.config.server.listen).await?;
+    tokio::spawn(key_maintenance(state.clone()));
     serve(listener, state, shutdown_signal()).await
+}
+
+/// How often due key rotations and deletions are carried out.
+const KEY_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Rotates KMS keys whose automatic rotation is due and destroys keys whose
+/// deletion date passed, once a minute (and once at start).
+async fn key_maintenance(state: Arc<AppState>) {
+    let mut ticker = tokio::time::interval(KEY_MAINTENANCE_INTERVAL);
+    loop {
+        ticker.tick().await;
+        let kms_state = state.clone();
+        let outcome =
+            tokio::task::spawn_blocking(move || kms_state.kms.run_due_work(s3seal_now())).await;
+        match outcome {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => tracing::error!(error = %err, "KMS key maintenance failed"),
+            Err(err) => tracing::error!(error = %err, "KMS key maintenance panicked"),
+        }
+    }
+}
+
+fn s3seal_now() -> i64 {
+    crate::kms::manager::unix_now()
 }
 
 /// Serves on `listener` until `shutdown` completes (exposed for tests).

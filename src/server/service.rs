@@ -57,6 +57,16 @@ async fn serve_request(state: &AppState, request: Request<Incoming>) -> Response
     let is_head = request.method() == Method::HEAD;
     let resource = request.uri().path().to_string();
     let (parts, body) = request.into_parts();
+    if crate::kms::api::is_kms_request(&parts) {
+        let name = format!("kms:{}", crate::kms::api::operation_name(&parts));
+        let peer = parts
+            .extensions
+            .get::<PeerAddr>()
+            .map(|p| p.0.ip().to_string());
+        let mut response = crate::kms::api::serve(state, &request_id, parts, body, peer).await;
+        response.extensions_mut().insert(OperationName(name));
+        return response;
+    }
     let mut operation = None;
     let result: Result<Response<ProxyBody>, S3Error> = async {
         let auth = state.auth.authenticate(&parts, "s3", SystemTime::now())?;

@@ -1,0 +1,220 @@
+//! Cryptographic operations with symmetric keys: Encrypt, Decrypt, ReEncrypt,
+//! GenerateDataKey(WithoutPlaintext), GenerateRandom.
+//!
+//! The encryption context is authenticated data of the ciphertext; a
+//! ciphertext names its key and key version, so Decrypt needs no KeyId.
+
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use super::ApiContext;
+use super::error::ApiError;
+use super::request::{KmsRequest, b64};
+use crate::kms::CiphertextBlob;
+
+/// AWS's limits: 4 KiB of plaintext, 6 KiB of ciphertext.
+const MAX_PLAINTEXT: usize = 4096;
+const MAX_CIPHERTEXT: usize = 6144;
+
+fn check_algorithm(req: &KmsRequest, field: &str) -> Result<(), ApiError> {
+    match req.opt_str(field)? {
+        None | Some("SYMMETRIC_DEFAULT") => Ok(()),
+        Some("RSAES_OAEP_SHA_1" | "RSAES_OAEP_SHA_256" | "SM2PKE") => Err(ApiError::new(
+            "InvalidKeyUsageException",
+            "this algorithm needs an asymmetric key; symmetric keys use SYMMETRIC_DEFAULT",
+        )),
+        Some(other) => Err(ApiError::validation(format!(
+            "{field} '{other}' is not a valid encryption algorithm"
+        ))),
+    }
+}
+
+fn dry_run(req: &KmsRequest) -> Result<(), ApiError> {
+    if req.opt_bool("DryRun")? == Some(true) {
+        return Err(ApiError::new(
+            "DryRunOperationException",
+            "The request would have succeeded, but the DryRun option is set.",
+        ));
+    }
+    Ok(())
+}
+
+pub fn encrypt(ctx: &ApiContext, req: &KmsRequest) -> Result<Value, ApiError> {
+    let key_ref = req.bounded_str("KeyId", 2048)?;
+    let plaintext = Zeroizing::new(req.blob("Plaintext", MAX_PLAINTEXT)?);
+    let context = req.context("EncryptionContext")?;
+    check_algorithm(req, "EncryptionAlgorithm")?;
+    if req.opt_bool("DryRun")? == Some(true) {
+        let record = ctx.kms.describe_key(key_ref)?;
+        ctx.kms
+            .authorize(&ctx.caller, "kms:Encrypt", &record, Some(&context))?;
+        dry_run(req)?;
+    }
+    let (blob, record) =
+        ctx.kms
+            .encrypt(&ctx.caller, "kms:Encrypt", key_ref, &plaintext, &context)?;
+    audit(ctx, "Encrypt", &record.key_id);
+    Ok(json!({
+        "CiphertextBlob": b64(&blob),
+        "KeyId": ctx.kms.key_arn(&record.key_id),
+        "EncryptionAlgorithm": "SYMMETRIC_DEFAULT",
+    }))
+}
+
+/// The key a ciphertext names must be the one the request names, if any.
+fn check_named_key(ctx: &ApiContext, named: Option<&str>, blob: &[u8]) -> Result<(), ApiError> {
+    let Some(named) = named else {
+        return Ok(());
+    };
+    let parsed = CiphertextBlob::decode(blob)?;
+    let named_id = ctx.kms.resolve_key_id(named)?;
+    if named_id != parsed.key_id.to_string() {
+        return Err(ApiError::new(
+            "IncorrectKeyException",
+            "The key ID in the request does not identify a CMK that can perform this operation.",
+        ));
+    }
+    Ok(())
+}
+
+pub fn decrypt(ctx: &ApiContext, req: &KmsRequest) -> Result<Value, ApiError> {
+    let blob = req.blob("CiphertextBlob", MAX_CIPHERTEXT)?;
+    let context = req.context("EncryptionContext")?;
+    check_algorithm(req, "EncryptionAlgorithm")?;
+    if req.value("Recipient").is_some() {
+        return Err(ApiError::new(
+            "UnsupportedOperationException",
+            "Nitro Enclaves recipients are not supported",
+        ));
+    }
+    check_named_key(ctx, req.opt_str("KeyId")?, &blob)?;
+    let (plaintext, record, _) = ctx
+        .kms
+        .decrypt(&ctx.caller, "kms:Decrypt", &blob, &context)?;
+    dry_run(req)?;
+    audit(ctx, "Decrypt", &record.key_id);
+    Ok(json!({
+        "KeyId": ctx.kms.key_arn(&record.key_id),
+        "Plaintext": b64(&plaintext),
+        "EncryptionAlgorithm": "SYMMETRIC_DEFAULT",
+    }))
+}
+
+pub fn re_encrypt(ctx: &ApiContext, req: &KmsRequest) -> Result<Value, ApiError> {
+    let blob = req.blob("CiphertextBlob", MAX_CIPHERTEXT)?;
+    let source_context = req.context("SourceEncryptionContext")?;
+    let destination = req.bounded_str("DestinationKeyId", 2048)?;
+    let destination_context = req.context("DestinationEncryptionContext")?;
+    check_algorithm(req, "SourceEncryptionAlgorithm")?;
+    check_algorithm(req, "DestinationEncryptionAlgorithm")?;
+    check_named_key(ctx, req.opt_str("SourceKeyId")?, &blob)?;
+    let (plaintext, source, _) =
+        ctx.kms
+            .decrypt(&ctx.caller, "kms:ReEncryptFrom", &blob, &source_context)?;
+    dry_run(req)?;
+    let (new_blob, record) = ctx.kms.encrypt(
+        &ctx.caller,
+        "kms:ReEncryptTo",
+        destination,
+        &plaintext,
+        &destination_context,
+    )?;
+    audit(ctx, "ReEncrypt", &record.key_id);
+    Ok(json!({
+        "CiphertextBlob": b64(&new_blob),
+        "SourceKeyId": ctx.kms.key_arn(&source.key_id),
+        "KeyId": ctx.kms.key_arn(&record.key_id),
+        "SourceEncryptionAlgorithm": "SYMMETRIC_DEFAULT",
+        "DestinationEncryptionAlgorithm": "SYMMETRIC_DEFAULT",
+    }))
+}
+
+pub fn generate_data_key(
+    ctx: &ApiContext,
+    req: &KmsRequest,
+    with_plaintext: bool,
+) -> Result<Value, ApiError> {
+    let key_ref = req.bounded_str("KeyId", 2048)?;
+    let context = req.context("EncryptionContext")?;
+    let length = match (
+        req.opt_str("KeySpec")?,
+        req.opt_int("NumberOfBytes", 1..=1024)?,
+    ) {
+        (Some("AES_256"), None) => 32,
+        (Some("AES_128"), None) => 16,
+        (None, Some(n)) => n as usize,
+        (Some(_), Some(_)) => {
+            return Err(ApiError::validation(
+                "Please specify either number of bytes or key spec, not both.",
+            ));
+        }
+        (None, None) => {
+            return Err(ApiError::validation(
+                "Please specify either number of bytes or key spec.",
+            ));
+        }
+        (Some(other), None) => {
+            return Err(ApiError::validation(format!(
+                "KeySpec '{other}' is not AES_256 or AES_128"
+            )));
+        }
+    };
+    if req.value("Recipient").is_some() {
+        return Err(ApiError::new(
+            "UnsupportedOperationException",
+            "Nitro Enclaves recipients are not supported",
+        ));
+    }
+    let action = if with_plaintext {
+        "kms:GenerateDataKey"
+    } else {
+        "kms:GenerateDataKeyWithoutPlaintext"
+    };
+    if req.opt_bool("DryRun")? == Some(true) {
+        let record = ctx.kms.describe_key(key_ref)?;
+        ctx.kms
+            .authorize(&ctx.caller, action, &record, Some(&context))?;
+        dry_run(req)?;
+    }
+    let mut key = Zeroizing::new(vec![0u8; length]);
+    getrandom::fill(&mut key).map_err(|e| ApiError::new("KMSInternalException", e.to_string()))?;
+    let (blob, record) = ctx
+        .kms
+        .encrypt(&ctx.caller, action, key_ref, &key, &context)?;
+    audit(ctx, action.trim_start_matches("kms:"), &record.key_id);
+    let mut out = json!({
+        "CiphertextBlob": b64(&blob),
+        "KeyId": ctx.kms.key_arn(&record.key_id),
+    });
+    if with_plaintext {
+        out["Plaintext"] = json!(b64(&key));
+    }
+    Ok(out)
+}
+
+pub fn generate_random(_ctx: &ApiContext, req: &KmsRequest) -> Result<Value, ApiError> {
+    if req.opt_str("CustomKeyStoreId")?.is_some() {
+        return Err(ApiError::new(
+            "UnsupportedOperationException",
+            "custom key stores are not supported",
+        ));
+    }
+    let n = req
+        .opt_int("NumberOfBytes", 1..=1024)?
+        .ok_or_else(|| ApiError::validation("NumberOfBytes is required"))? as usize;
+    let mut bytes = Zeroizing::new(vec![0u8; n]);
+    getrandom::fill(&mut bytes)
+        .map_err(|e| ApiError::new("KMSInternalException", e.to_string()))?;
+    Ok(json!({"Plaintext": b64(&bytes)}))
+}
+
+/// Every use of a key is logged: who, which key, which operation.
+fn audit(ctx: &ApiContext, operation: &str, key_id: &str) {
+    tracing::info!(
+        request_id = ctx.request_id,
+        principal = %ctx.caller.arn,
+        kms_key_id = key_id,
+        operation,
+        "KMS key used"
+    );
+}

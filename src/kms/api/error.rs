@@ -1,0 +1,79 @@
+//! KMS API errors: AWS's exception names, the one place they become JSON.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
+
+use crate::body::{self, ProxyBody};
+use crate::kms::KmsError;
+
+/// An error answered as `{"__type": "...Exception", "message": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub kind: &'static str,
+    pub message: String,
+    pub status: StatusCode,
+}
+
+impl ApiError {
+    pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        let status = match kind {
+            "KMSInternalException" => StatusCode::INTERNAL_SERVER_ERROR,
+            "DependencyTimeoutException" => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError {
+            kind,
+            message: message.into(),
+            status,
+        }
+    }
+
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new("ValidationException", message)
+    }
+
+    pub fn to_response(&self, request_id: &str) -> Response<ProxyBody> {
+        let body = serde_json::json!({"__type": self.kind, "message": self.message}).to_string();
+        let mut response = Response::new(body::full(Bytes::from(body.clone())));
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-amz-json-1.1"),
+        );
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        if let Ok(id) = HeaderValue::try_from(request_id) {
+            headers.insert("x-amzn-requestid", id);
+        }
+        response
+    }
+}
+
+impl From<KmsError> for ApiError {
+    fn from(err: KmsError) -> Self {
+        let kind = match &err {
+            KmsError::NotFound(_) => "NotFoundException",
+            KmsError::Disabled(_) => "DisabledException",
+            KmsError::InvalidState(_) => "KMSInvalidStateException",
+            KmsError::InvalidCiphertext(_) => "InvalidCiphertextException",
+            KmsError::Validation(_) => "ValidationException",
+            KmsError::AccessDenied(_) => "AccessDeniedException",
+            KmsError::AlreadyExists(_) => "AlreadyExistsException",
+            KmsError::InvalidKeyUsage(_) => "InvalidKeyUsageException",
+            KmsError::Conflict(_) => "ConflictException",
+            KmsError::Store(_) | KmsError::Internal(_) => "KMSInternalException",
+        };
+        let message = match &err {
+            KmsError::NotFound(key) => format!("Key '{key}' does not exist"),
+            KmsError::Disabled(key) => format!("{key} is disabled."),
+            other => other.to_string(),
+        };
+        ApiError::new(kind, message)
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        KmsError::from(err).into()
+    }
+}

@@ -1,0 +1,211 @@
+//! The AWS KMS JSON API (`POST /`, `X-Amz-Target: TrentService.<Op>`), on
+//! s3seal's listener, so `aws kms --endpoint-url …` and boto3 work unchanged.
+//!
+//! Requests are SigV4-signed for the `kms` service with s3seal's client
+//! credentials. Every operation on a key is authorised by the key's policy and
+//! grants ([`crate::kms::access`]) for the signing principal. Handlers, by family:
+//! - [`keys`]: CreateKey, DescribeKey, ListKeys, Enable/DisableKey,
+//!   Schedule/CancelKeyDeletion, UpdateKeyDescription, tags;
+//! - [`aliases`]: Create/Update/Delete/ListAliases;
+//! - [`crypto`]: Encrypt, Decrypt, ReEncrypt, GenerateDataKey(WithoutPlaintext), GenerateRandom;
+//! - [`rotation`]: key rotation, automatic and on demand;
+//! - [`policies`]: key policies;
+//! - [`grants`]: grants.
+
+pub mod aliases;
+pub mod crypto;
+pub mod error;
+pub mod grants;
+pub mod keys;
+pub mod policies;
+pub mod request;
+pub mod rotation;
+
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response};
+use hyper::body::Incoming;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::auth::PayloadHash;
+use crate::body::{self, ProxyBody};
+use crate::error::{S3Error, S3ErrorCode};
+use crate::kms::{Caller, KeyManager};
+use crate::state::AppState;
+use error::ApiError;
+use request::KmsRequest;
+
+/// Largest KMS request body (ImportKeyMaterial is the largest AWS accepts, well under this).
+const MAX_REQUEST_BODY: usize = 1024 * 1024;
+
+/// Is this request for the KMS API rather than S3?
+pub fn is_kms_request(parts: &http::request::Parts) -> bool {
+    parts.method == http::Method::POST
+        && parts.uri.path() == "/"
+        && parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("TrentService."))
+}
+
+/// The operation named by `X-Amz-Target`.
+pub fn operation_name(parts: &http::request::Parts) -> String {
+    parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.strip_prefix("TrentService."))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// What a handler gets: the key service and who is calling.
+pub struct ApiContext<'a> {
+    pub kms: &'a KeyManager,
+    pub caller: Caller,
+    pub request_id: &'a str,
+}
+
+pub async fn serve(
+    state: &AppState,
+    request_id: &str,
+    parts: http::request::Parts,
+    body: Incoming,
+    source_ip: Option<String>,
+) -> Response<ProxyBody> {
+    let operation = operation_name(&parts);
+    let result = async {
+        // KMS clients sign the body's hash without sending it: read the (bounded) body first.
+        let body = read_body(body).await?;
+        let digest: [u8; 32] = Sha256::digest(&body).into();
+        let auth = state
+            .auth
+            .authenticate_with_body(&parts, "kms", SystemTime::now(), &hex::encode(digest))
+            .map_err(auth_error)?;
+        if let PayloadHash::Sha256(signed) = auth.payload
+            && signed != digest
+        {
+            return Err(ApiError::new(
+                "InvalidSignatureException",
+                "the body does not match the signed payload hash",
+            ));
+        }
+        let request = KmsRequest::parse(&body)?;
+        let ctx = ApiContext {
+            kms: &state.kms,
+            caller: Caller::principal(&auth.principal.arn, &state.config.server.account_id)
+                .from_ip(source_ip),
+            request_id,
+        };
+        dispatch(&ctx, &operation, &request)
+    }
+    .await;
+    match result {
+        Ok(value) => json_response(&value, request_id),
+        Err(err) => {
+            if err.status.is_server_error() {
+                tracing::error!(request_id, operation = %operation, kind = err.kind, message = %err.message, "KMS request failed");
+            } else {
+                tracing::info!(request_id, operation = %operation, kind = err.kind, message = %err.message, "KMS request rejected");
+            }
+            err.to_response(request_id)
+        }
+    }
+}
+
+fn dispatch(ctx: &ApiContext, operation: &str, req: &KmsRequest) -> Result<Value, ApiError> {
+    match operation {
+        "CreateKey" => keys::create_key(ctx, req),
+        "DescribeKey" => keys::describe_key(ctx, req),
+        "ListKeys" => keys::list_keys(ctx, req),
+        "EnableKey" => keys::enable_key(ctx, req),
+        "DisableKey" => keys::disable_key(ctx, req),
+        "ScheduleKeyDeletion" => keys::schedule_key_deletion(ctx, req),
+        "CancelKeyDeletion" => keys::cancel_key_deletion(ctx, req),
+        "UpdateKeyDescription" => keys::update_key_description(ctx, req),
+        "TagResource" => keys::tag_resource(ctx, req),
+        "UntagResource" => keys::untag_resource(ctx, req),
+        "ListResourceTags" => keys::list_resource_tags(ctx, req),
+        "CreateAlias" => aliases::create_alias(ctx, req),
+        "UpdateAlias" => aliases::update_alias(ctx, req),
+        "DeleteAlias" => aliases::delete_alias(ctx, req),
+        "ListAliases" => aliases::list_aliases(ctx, req),
+        "Encrypt" => crypto::encrypt(ctx, req),
+        "Decrypt" => crypto::decrypt(ctx, req),
+        "ReEncrypt" => crypto::re_encrypt(ctx, req),
+        "GenerateDataKey" => crypto::generate_data_key(ctx, req, true),
+        "GenerateDataKeyWithoutPlaintext" => crypto::generate_data_key(ctx, req, false),
+        "GenerateRandom" => crypto::generate_random(ctx, req),
+        "EnableKeyRotation" => rotation::enable_key_rotation(ctx, req),
+        "DisableKeyRotation" => rotation::disable_key_rotation(ctx, req),
+        "GetKeyRotationStatus" => rotation::get_key_rotation_status(ctx, req),
+        "RotateKeyOnDemand" => rotation::rotate_key_on_demand(ctx, req),
+        "ListKeyRotations" => rotation::list_key_rotations(ctx, req),
+        "GetKeyPolicy" => policies::get_key_policy(ctx, req),
+        "PutKeyPolicy" => policies::put_key_policy(ctx, req),
+        "ListKeyPolicies" => policies::list_key_policies(ctx, req),
+        "CreateGrant" => grants::create_grant(ctx, req),
+        "ListGrants" => grants::list_grants(ctx, req),
+        "RetireGrant" => grants::retire_grant(ctx, req),
+        "RevokeGrant" => grants::revoke_grant(ctx, req),
+        "ListRetirableGrants" => grants::list_retirable_grants(ctx, req),
+        "" => Err(ApiError::new(
+            "UnknownOperationException",
+            "X-Amz-Target names no operation",
+        )),
+        other => Err(ApiError::new(
+            "UnsupportedOperationException",
+            format!("{other} is not supported by s3seal's key service"),
+        )),
+    }
+}
+
+/// Signature failures in KMS's vocabulary.
+fn auth_error(err: S3Error) -> ApiError {
+    let kind = match err.code {
+        S3ErrorCode::InvalidAccessKeyId => "UnrecognizedClientException",
+        S3ErrorCode::SignatureDoesNotMatch | S3ErrorCode::RequestTimeTooSkewed => {
+            "InvalidSignatureException"
+        }
+        S3ErrorCode::AuthorizationHeaderMalformed => "IncompleteSignatureException",
+        S3ErrorCode::AccessDenied => "MissingAuthenticationTokenException",
+        _ => "AccessDeniedException",
+    };
+    ApiError::new(kind, err.message)
+}
+
+async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
+    use http_body_util::{BodyExt, Limited};
+    Limited::new(body, MAX_REQUEST_BODY)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| {
+            ApiError::validation(format!(
+                "the request body could not be read (at most 1 MiB): {e}"
+            ))
+        })
+}
+
+fn json_response(value: &Value, request_id: &str) -> Response<ProxyBody> {
+    let text = value.to_string();
+    let mut response = Response::new(body::full(Bytes::from(text.clone())));
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(text.len()));
+    if let Ok(id) = HeaderValue::try_from(request_id) {
+        headers.insert("x-amzn-requestid", id);
+    }
+    response
+}
+
+/// Seconds since the epoch as KMS's JSON timestamps.
+pub fn timestamp(unix: i64) -> Value {
+    Value::from(unix)
+}
