@@ -4,13 +4,13 @@
 //! Requests are SigV4-signed for the `kms` service with s3seal's client
 //! credentials. Every operation on a key is authorised by the key's policy and
 //! grants ([`crate::kms::access`]) for the signing principal. Handlers, by family:
-//! - [`keys`]: CreateKey, DescribeKey, ListKeys, Enable/DisableKey,
+//! - [`keys`] handles CreateKey, DescribeKey, ListKeys, Enable/DisableKey,
 //!   Schedule/CancelKeyDeletion, UpdateKeyDescription, tags;
-//! - [`aliases`]: Create/Update/Delete/ListAliases;
-//! - [`crypto`]: Encrypt, Decrypt, ReEncrypt, GenerateDataKey(WithoutPlaintext), GenerateRandom;
-//! - [`rotation`]: key rotation, automatic and on demand;
-//! - [`policies`]: key policies;
-//! - [`grants`]: grants.
+//! - [`aliases`] handles Create/Update/Delete/ListAliases;
+//! - [`crypto`] handles Encrypt, Decrypt, ReEncrypt, GenerateDataKey(WithoutPlaintext), GenerateRandom;
+//! - [`rotation`] handles key rotation, automatic and on demand;
+//! - [`policies`] handles key policies;
+//! - [`grants`] handles grants.
 
 pub mod aliases;
 pub mod crypto;
