@@ -23,6 +23,11 @@ pub const CLIENT_KEY: &str = "AKIAS3SEALTEST000001";
 pub const CLIENT_SECRET: &str = "s3seal-test-secret-key-0000000000000000";
 pub const REGION: &str = "us-east-1";
 
+/// A path inside the repository.
+pub fn repo_path(relative: &str) -> PathBuf {
+    repo().join(relative)
+}
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -346,20 +351,45 @@ level = "info"
 
     /// Runs a Python script from tests/python with this instance's endpoint in the environment.
     pub fn python(&self, script: &str, args: &[&str]) -> Output {
-        let g = garage();
+        self.python_with(script, args, &[])
+    }
+
+    /// [`Self::python`] with extra environment variables.
+    pub fn python_with(&self, script: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new(python())
             .arg(repo().join("tests/python").join(script))
             .args(args)
-            .env("S3SEAL_ENDPOINT", self.endpoint())
-            .env("S3SEAL_KEY", CLIENT_KEY)
-            .env("S3SEAL_SECRET", CLIENT_SECRET)
-            .env("S3SEAL_REGION", REGION)
-            .env("UPSTREAM_ENDPOINT", g.endpoint())
-            .env("UPSTREAM_KEY", &g.key_id)
-            .env("UPSTREAM_SECRET", &g.secret)
-            .envs(isolated_aws_env())
+            .envs(self.python_env())
+            .envs(env.iter().copied())
             .output()
             .expect("running python3")
+    }
+
+    /// The environment the Python scenarios read: endpoints and credentials.
+    pub fn python_env(&self) -> Vec<(String, String)> {
+        let g = garage();
+        let mut env = vec![
+            ("S3SEAL_ENDPOINT".to_string(), self.endpoint()),
+            ("S3SEAL_KEY".to_string(), CLIENT_KEY.to_string()),
+            ("S3SEAL_SECRET".to_string(), CLIENT_SECRET.to_string()),
+            ("S3SEAL_REGION".to_string(), REGION.to_string()),
+            ("UPSTREAM_ENDPOINT".to_string(), g.endpoint()),
+            ("UPSTREAM_KEY".to_string(), g.key_id.clone()),
+            ("UPSTREAM_SECRET".to_string(), g.secret.clone()),
+        ];
+        env.extend(
+            isolated_aws_env()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        env
+    }
+
+    /// Kills the process with SIGKILL (no shutdown at all); the directory is kept.
+    pub fn kill(mut self) -> PathBuf {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.dir.clone()
     }
 }
 
