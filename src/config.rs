@@ -128,6 +128,8 @@ pub struct KmsConfig {
     /// Key used when an upload names none (and for `AES256`). Default: the
     /// key s3seal creates on first start, aliased `alias/aws/s3`.
     pub default_key_id: Option<String>,
+    /// Serve the KMS API on this address instead of on `server.listen`.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -163,6 +163,42 @@ fn store_survives_kill_during_key_creation_and_rotation() {
     }
 }
 
+#[test]
+fn the_kms_api_can_have_its_own_listener() {
+    let kms_port = free_port();
+    let s3seal = S3seal::start_with(S3sealOptions {
+        env: vec![("S3SEAL_KMS_LISTEN".into(), format!("127.0.0.1:{kms_port}"))],
+        ..Default::default()
+    });
+    wait_for_port(
+        kms_port,
+        "s3seal KMS listener",
+        &s3seal.dir.join("s3seal.log"),
+    );
+    let kms_endpoint = format!("http://127.0.0.1:{kms_port}");
+    let on_kms = aws_cli(
+        &kms_endpoint,
+        CLIENT_KEY,
+        CLIENT_SECRET,
+        REGION,
+        &["kms", "list-aliases"],
+    );
+    assert!(ok(&on_kms).contains("alias/aws/s3"));
+    // Only there: the S3 listener no longer answers KMS, and the KMS one no S3.
+    assert!(!s3seal.aws(&["kms", "list-aliases"]).status.success());
+    fails_with(
+        &aws_cli(
+            &kms_endpoint,
+            CLIENT_KEY,
+            CLIENT_SECRET,
+            REGION,
+            &["s3api", "list-buckets"],
+        ),
+        "(400)",
+    );
+    ok(&s3seal.aws(&["s3api", "list-buckets"]));
+}
+
 fn base64_decode(text: &str) -> Vec<u8> {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD

@@ -21,12 +21,36 @@ use crate::state::AppState;
 /// A client that sends no request head within this time is disconnected.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Serves until a shutdown signal arrives.
+/// Serves until a shutdown signal arrives: S3 (and the KMS API) on
+/// `server.listen`, or the KMS API alone on `kms.listen` when that is set.
 pub async fn run(state: Arc<AppState>) -> std::io::Result<()> {
     let listener = TcpListener::bind(state.config.server.listen).await?;
     tokio::spawn(key_maintenance(state.clone()));
-    serve(listener, state, shutdown_signal()).await
+    let Some(kms_address) = state.config.kms.listen else {
+        return serve(listener, state, Scope::S3AndKms, shutdown_signal()).await;
+    };
+    let kms_listener = TcpListener::bind(kms_address).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let (s3, kms) = tokio::join!(
+        serve(
+            listener,
+            state.clone(),
+            Scope::S3Only,
+            wait(stopped.clone())
+        ),
+        serve(kms_listener, state, Scope::KmsOnly, wait(stopped)),
+    );
+    s3.and(kms)
 }
+
+pub use service::Scope;
 
 /// How often due key rotations and deletions are carried out.
 const KEY_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
@@ -56,10 +80,11 @@ fn s3seal_now() -> i64 {
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
+    scope: Scope,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let local: SocketAddr = listener.local_addr()?;
-    tracing::info!(address = %local, upstream = %state.config.upstream.url, "s3seal listening");
+    tracing::info!(address = %local, serves = ?scope, upstream = %state.config.upstream.url, "s3seal listening");
     let grace = Duration::from_secs(state.config.server.shutdown_grace_seconds);
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -67,7 +92,7 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .keep_alive(true);
-    let service = service::build(state);
+    let service = service::build(state, scope);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

@@ -27,12 +27,20 @@ pub struct OperationName(pub String);
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
 
-pub fn build(state: Arc<AppState>) -> S3Service {
+/// Which APIs a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    S3AndKms,
+    S3Only,
+    KmsOnly,
+}
+
+pub fn build(state: Arc<AppState>, scope: Scope) -> S3Service {
     let service = ServiceBuilder::new()
         .layer(RequestIdLayer)
         .service_fn(move |request| {
             let state = state.clone();
-            async move { Ok::<_, Infallible>(serve_request(&state, request).await) }
+            async move { Ok::<_, Infallible>(serve_request(&state, scope, request).await) }
         });
     BoxCloneService::new(service)
 }
@@ -48,7 +56,11 @@ pub fn with_peer(service: S3Service, peer: SocketAddr) -> S3Service {
     ))
 }
 
-async fn serve_request(state: &AppState, request: Request<Incoming>) -> Response<ProxyBody> {
+async fn serve_request(
+    state: &AppState,
+    scope: Scope,
+    request: Request<Incoming>,
+) -> Response<ProxyBody> {
     let request_id = request
         .extensions()
         .get::<RequestId>()
@@ -57,7 +69,14 @@ async fn serve_request(state: &AppState, request: Request<Incoming>) -> Response
     let is_head = request.method() == Method::HEAD;
     let resource = request.uri().path().to_string();
     let (parts, body) = request.into_parts();
-    if crate::kms::api::is_kms_request(&parts) {
+    if scope == Scope::KmsOnly && !crate::kms::api::is_kms_request(&parts) {
+        return crate::kms::api::error::ApiError::new(
+            "UnknownOperationException",
+            "this listener serves only the KMS API (kms.listen)",
+        )
+        .to_response(&request_id);
+    }
+    if scope != Scope::S3Only && crate::kms::api::is_kms_request(&parts) {
         let name = format!("kms:{}", crate::kms::api::operation_name(&parts));
         let peer = parts
             .extensions

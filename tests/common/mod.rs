@@ -44,7 +44,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn wait_for_port(port: u16, what: &str, log: &Path) {
+pub fn wait_for_port(port: u16, what: &str, log: &Path) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -197,6 +197,8 @@ pub struct S3sealOptions {
     pub extra_config: String,
     /// Reuse this directory (store, root key) instead of a fresh one.
     pub dir: Option<PathBuf>,
+    /// Extra environment variables for the process (`S3SEAL_*` settings).
+    pub env: Vec<(String, String)>,
 }
 
 pub struct S3seal {
@@ -272,6 +274,7 @@ level = "info"
                 .args(["serve", "--config"])
                 .arg(dir.join("s3seal.toml"))
                 .env_remove("S3SEAL_CONFIG")
+                .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
                 .stdout(log_file.try_clone().unwrap())
                 .stderr(log_file),
         )
