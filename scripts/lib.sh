@@ -13,6 +13,17 @@ ensure_garage() {
 }
 
 # Installs the aws CLI and boto3 (pinned in scripts/requirements-test.txt) unless present.
+# SoftHSM2 (a software PKCS#11 token, from Debian) for the HSM root-of-trust tests.
+ensure_softhsm() {
+  if [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null 2>&1; then
+    return 0
+  fi
+  echo ">> installing softhsm2" >&2
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get install -y softhsm2 >&2 || { $sudo apt-get update >&2 && $sudo apt-get install -y softhsm2 >&2; }
+}
+
 ensure_aws_clients() {
   local here
   here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

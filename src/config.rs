@@ -130,6 +130,35 @@ pub struct KmsConfig {
     pub default_key_id: Option<String>,
     /// Serve the KMS API on this address instead of on `server.listen`.
     pub listen: Option<std::net::SocketAddr>,
+    /// A PKCS#11 module (`.so`) whose token holds the root key instead.
+    pub pkcs11_module: Option<PathBuf>,
+    /// The label of the token holding the root key.
+    pub pkcs11_token_label: Option<String>,
+    /// The token's user PIN (prefer S3SEAL_KMS_PKCS11_PIN).
+    pub pkcs11_pin: Option<Secret>,
+    /// The label of the root key on the token (default `s3seal-root`).
+    pub pkcs11_key_label: Option<String>,
+}
+
+impl KmsConfig {
+    /// Where the HSM root key is, if the root of trust is an HSM.
+    pub fn hsm(&self) -> Option<(crate::kms::hsm::HsmLocation, &str)> {
+        let module = self.pkcs11_module.clone()?;
+        Some((
+            crate::kms::hsm::HsmLocation {
+                module,
+                token_label: self.pkcs11_token_label.clone().unwrap_or_default(),
+                key_label: self
+                    .pkcs11_key_label
+                    .clone()
+                    .unwrap_or_else(|| "s3seal-root".to_string()),
+            },
+            self.pkcs11_pin
+                .as_ref()
+                .map(|p| p.expose())
+                .unwrap_or_default(),
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -210,8 +239,20 @@ impl Config {
         {
             return invalid("server.account_id must be 12 digits");
         }
-        if self.kms.root_key.is_some() && self.kms.root_key_file.is_some() {
-            return invalid("set only one of kms.root_key and kms.root_key_file");
+        let roots = [
+            self.kms.root_key.is_some(),
+            self.kms.root_key_file.is_some(),
+            self.kms.pkcs11_module.is_some(),
+        ];
+        if roots.iter().filter(|set| **set).count() > 1 {
+            return invalid(
+                "set only one of kms.root_key, kms.root_key_file and kms.pkcs11_module",
+            );
+        }
+        if self.kms.pkcs11_module.is_some()
+            && (self.kms.pkcs11_token_label.is_none() || self.kms.pkcs11_pin.is_none())
+        {
+            return invalid("kms.pkcs11_module needs kms.pkcs11_token_label and kms.pkcs11_pin");
         }
         Ok(())
     }

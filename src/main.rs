@@ -38,6 +38,12 @@ enum Command {
     },
     /// Print a fresh random root key (base64), for S3SEAL_KMS_ROOT_KEY or a key file.
     GenerateRootKey,
+    /// Create the root key inside the PKCS#11 token named by kms.pkcs11_* (an
+    /// AES-256 key that can never be read out of the token).
+    HsmCreateRootKey {
+        #[arg(long, env = "S3SEAL_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Drop the object index and recorded multipart layouts (s3seal must not be
     /// running). Both are rebuilt from the objects on use, e.g. after the
     /// upstream was restored from a backup.
@@ -98,6 +104,19 @@ fn run(cli: Cli) -> Result<(), String> {
                 tracing::info!(default_kms_key = %state.kms.key_arn(&state.default_kms_key_id), "key service ready");
                 s3seal::server::run(state).await.map_err(|e| format!("server error: {e}"))
             })
+        }
+        Command::HsmCreateRootKey { config } => {
+            let config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
+            let (location, pin) = config
+                .kms
+                .hsm()
+                .ok_or("kms.pkcs11_module is not configured")?;
+            s3seal::kms::hsm::HsmRoot::create_key(&location, pin).map_err(|e| e.to_string())?;
+            println!(
+                "created the root key '{}' on token '{}'",
+                location.key_label, location.token_label
+            );
+            Ok(())
         }
         Command::ResetIndex { config } => {
             let config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;

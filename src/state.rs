@@ -38,10 +38,15 @@ impl AppState {
     }
 
     fn key_manager(config: &Config, store: Arc<Store>) -> Result<KeyManager, StartupError> {
-        let root = match (&config.kms.root_key, &config.kms.root_key_file) {
-            (Some(key), _) => RootKey::from_text(key.expose()),
-            (None, Some(file)) => RootKey::from_file(file),
-            (None, None) => Err(crate::kms::root::RootKeyError::Missing),
+        let root = match (
+            &config.kms.root_key,
+            &config.kms.root_key_file,
+            config.kms.hsm(),
+        ) {
+            (Some(key), _, _) => RootKey::from_text(key.expose()),
+            (None, Some(file), _) => RootKey::from_file(file),
+            (None, None, Some((location, pin))) => RootKey::from_hsm(&location, pin),
+            (None, None, None) => Err(crate::kms::root::RootKeyError::Missing),
         }
         .map_err(|e| StartupError(e.to_string()))?;
         KeyManager::new(

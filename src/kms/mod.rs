@@ -20,6 +20,7 @@ pub mod blob;
 pub mod context;
 pub mod data_key;
 pub mod grants;
+pub mod hsm;
 pub mod keys;
 pub mod manager;
 pub mod root;

@@ -2,8 +2,9 @@
 //!
 //! The root key encrypts the material of every KMS key version at rest, with
 //! the key id and version bound as associated data (so material cannot be
-//! swapped between keys in the store). It comes from the environment or a
-//! file, is never written anywhere by s3seal, and is zeroized on drop.
+//! swapped between keys in the store). It is either a 32-byte key from the
+//! environment or a file (never written anywhere by s3seal, zeroized on drop),
+//! or an AES key inside a PKCS#11 HSM that never leaves it ([`super::hsm`]).
 
 use std::fmt;
 use std::path::Path;
@@ -21,7 +22,7 @@ const NONCE_LEN: usize = 12;
 #[derive(Debug, thiserror::Error)]
 pub enum RootKeyError {
     #[error(
-        "no root key configured: set S3SEAL_KMS_ROOT_KEY (32 bytes, base64 or hex) or kms.root_key_file"
+        "no root key configured: set S3SEAL_KMS_ROOT_KEY (32 bytes, base64 or hex), kms.root_key_file, or kms.pkcs11_module (an HSM)"
     )]
     Missing,
     #[error("the root key must be 32 bytes given as 44 base64 or 64 hex characters")]
@@ -31,10 +32,19 @@ pub enum RootKeyError {
         path: String,
         source: std::io::Error,
     },
+    #[error("HSM root key: {0}")]
+    Hsm(String),
+}
+
+enum Backend {
+    /// The key itself, in memory.
+    Memory(Aes256Gcm),
+    /// A key inside a PKCS#11 token.
+    Hsm(Box<super::hsm::HsmRoot>),
 }
 
 pub struct RootKey {
-    cipher: Aes256Gcm,
+    backend: Backend,
     /// Short public identifier of the key (not secret), for logs and the key check.
     fingerprint: String,
 }
@@ -76,8 +86,26 @@ impl RootKey {
         let digest =
             sha2::Sha256::digest([b"s3seal/v1/root-fingerprint".as_slice(), bytes].concat());
         Ok(RootKey {
-            cipher,
+            backend: Backend::Memory(cipher),
             fingerprint: hex::encode(&digest[..8]),
+        })
+    }
+
+    /// The root key inside a PKCS#11 token. Its fingerprint names the token
+    /// and key label (the key itself cannot be read).
+    pub fn from_hsm(location: &super::hsm::HsmLocation, pin: &str) -> Result<Self, RootKeyError> {
+        let hsm = super::hsm::HsmRoot::open(location, pin)?;
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(
+            format!(
+                "s3seal/v1/hsm-fingerprint\0{}\0{}",
+                location.token_label, location.key_label
+            )
+            .as_bytes(),
+        );
+        Ok(RootKey {
+            backend: Backend::Hsm(Box::new(hsm)),
+            fingerprint: format!("hsm:{}", hex::encode(&digest[..8])),
         })
     }
 
@@ -101,11 +129,18 @@ impl RootKey {
         version: u32,
         material: &[u8],
     ) -> Result<Vec<u8>, super::KmsError> {
+        let aad = Self::aad(key_id, version);
+        let cipher = match &self.backend {
+            Backend::Memory(cipher) => cipher,
+            Backend::Hsm(hsm) => {
+                return hsm
+                    .seal(&aad, material)
+                    .map_err(|e| super::KmsError::Internal(e.to_string()));
+            }
+        };
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(|e| super::KmsError::Internal(e.to_string()))?;
-        let aad = Self::aad(key_id, version);
-        let ct = self
-            .cipher
+        let ct = cipher
             .encrypt(
                 &Nonce::from(nonce),
                 Payload {
@@ -130,10 +165,14 @@ impl RootKey {
             .ok_or_else(|| super::KmsError::Internal("stored key material is truncated".into()))?;
         let nonce: [u8; NONCE_LEN] = nonce.try_into().expect("split at NONCE_LEN");
         let aad = Self::aad(key_id, version);
-        self.cipher
-            .decrypt(&Nonce::from(nonce), Payload { msg: ct, aad: &aad })
-            .map(Zeroizing::new)
-            .map_err(|_| {
+        let opened = match &self.backend {
+            Backend::Memory(cipher) => cipher
+                .decrypt(&Nonce::from(nonce), Payload { msg: ct, aad: &aad })
+                .map(Zeroizing::new)
+                .map_err(|_| ()),
+            Backend::Hsm(hsm) => hsm.unseal(&aad, sealed).map_err(|_| ()),
+        };
+        opened.map_err(|_| {
                 super::KmsError::Internal(format!(
                     "key material of {key_id} v{version} does not open under this root key (wrong root key, or the store was tampered with)"
                 ))

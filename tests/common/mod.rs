@@ -199,6 +199,8 @@ pub struct S3sealOptions {
     pub dir: Option<PathBuf>,
     /// Extra environment variables for the process (`S3SEAL_*` settings).
     pub env: Vec<(String, String)>,
+    /// Leave `kms.root_key_file` out of the config (the root comes from `env`).
+    pub no_root_key_file: bool,
 }
 
 pub struct S3seal {
@@ -228,7 +230,12 @@ impl S3seal {
         std::fs::create_dir_all(&dir).unwrap();
         let port = free_port();
         let root_key = dir.join("root.key");
-        if !root_key.exists() {
+        let root_key_line = if options.no_root_key_file {
+            String::new()
+        } else {
+            format!("root_key_file = \"{}/root.key\"", dir.display())
+        };
+        if !root_key.exists() && !options.no_root_key_file {
             std::fs::write(&root_key, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
         }
         let config = format!(
@@ -245,7 +252,7 @@ secret_access_key = "{secret}"
 [store]
 path = "{dir}/store.redb"
 [kms]
-root_key_file = "{dir}/root.key"
+{root_key_line}
 [[auth.credentials]]
 access_key_id = "{CLIENT_KEY}"
 secret_access_key = "{CLIENT_SECRET}"
@@ -262,7 +269,7 @@ level = "info"
             extra = options.extra_config,
         );
         std::fs::write(dir.join("s3seal.toml"), config).unwrap();
-        let default_key_arn = Self::kms_cli(&dir, &["default-key"]);
+        let default_key_arn = Self::kms_cli_with(&dir, &["default-key"], &options.env);
         let log = dir.join("s3seal.log");
         let log_file = std::fs::OpenOptions::new()
             .create(true)
@@ -291,11 +298,17 @@ level = "info"
 
     /// Runs `s3seal kms <args>` against a (stopped) instance's store.
     pub fn kms_cli(dir: &Path, args: &[&str]) -> String {
+        Self::kms_cli_with(dir, args, &[])
+    }
+
+    /// [`Self::kms_cli`] with extra environment variables.
+    pub fn kms_cli_with(dir: &Path, args: &[&str], env: &[(String, String)]) -> String {
         let out = Command::new(env!("CARGO_BIN_EXE_s3seal"))
             .arg("kms")
             .args(args)
             .arg("--config")
             .arg(dir.join("s3seal.toml"))
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .output()
             .unwrap();
         assert!(
