@@ -38,9 +38,9 @@ pub enum RootKeyError {
 
 enum Backend {
     /// The key itself, in memory.
-    Memory(Aes256Gcm),
+    Memory(Box<Aes256Gcm>),
     /// A key inside a PKCS#11 token.
-    Hsm(Box<super::hsm::HsmRoot>),
+    Hsm(super::hsm::HsmRoot),
 }
 
 pub struct RootKey {
@@ -86,7 +86,7 @@ impl RootKey {
         let digest =
             sha2::Sha256::digest([b"s3seal/v1/root-fingerprint".as_slice(), bytes].concat());
         Ok(RootKey {
-            backend: Backend::Memory(cipher),
+            backend: Backend::Memory(Box::new(cipher)),
             fingerprint: hex::encode(&digest[..8]),
         })
     }
@@ -104,7 +104,7 @@ impl RootKey {
             .as_bytes(),
         );
         Ok(RootKey {
-            backend: Backend::Hsm(Box::new(hsm)),
+            backend: Backend::Hsm(hsm),
             fingerprint: format!("hsm:{}", hex::encode(&digest[..8])),
         })
     }
