@@ -241,6 +241,9 @@ impl From<KmsError> for S3Error {
             KmsError::Validation(_) | KmsError::InvalidKeyUsage(_) => S3ErrorCode::InvalidArgument,
             // S3 reports a caller without permission on the KMS key as AccessDenied.
             KmsError::AccessDenied(_) => S3ErrorCode::AccessDenied,
+            KmsError::InvalidImportToken(_)
+            | KmsError::IncorrectKeyMaterial(_)
+            | KmsError::UnsupportedOperation(_) => S3ErrorCode::InvalidArgument,
             KmsError::AlreadyExists(_)
             | KmsError::Conflict(_)
             | KmsError::Store(_)

@@ -199,6 +199,42 @@ fn the_kms_api_can_have_its_own_listener() {
     ok(&s3seal.aws(&["s3api", "list-buckets"]));
 }
 
+#[test]
+fn asymmetric_and_hmac_keys_interoperate_with_openssl() {
+    let s3seal = S3seal::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = json(&s3seal.python(
+        "kms_scenarios.py",
+        &["asymmetric", dir.path().to_str().unwrap()],
+    ));
+    assert!(out["openssl_verified"].as_u64().unwrap() >= 17, "{out}");
+}
+
+#[test]
+fn imported_key_material_follows_the_aws_openssl_procedure() {
+    let s3seal = S3seal::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = json(&s3seal.python("kms_scenarios.py", &["byok", dir.path().to_str().unwrap()]));
+    // The imported key protects S3 objects like any other.
+    let key = out["key"].as_str().unwrap();
+    let b = make_bucket(&s3seal, "byok");
+    let src = temp_file(dir.path(), "obj", b"sealed under imported material");
+    ok(&s3seal.put_file(
+        &b,
+        "obj",
+        &src,
+        &[
+            "--server-side-encryption",
+            "aws:kms",
+            "--ssekms-key-id",
+            key,
+        ],
+    ));
+    let back = dir.path().join("back");
+    ok(&s3seal.get_file(&b, "obj", &back));
+    assert_eq!(read(&back), b"sealed under imported material");
+}
+
 fn base64_decode(text: &str) -> Vec<u8> {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD

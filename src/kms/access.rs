@@ -203,6 +203,9 @@ mod tests {
             rotation: None,
             deletion_date: None,
             deletion_window_days: None,
+            import: None,
+            material_valid_to: None,
+            material_commitment: None,
             key_manager: "CUSTOMER".into(),
         }
     }

@@ -7,6 +7,8 @@ pub enum KeyState {
     Enabled,
     Disabled,
     PendingDeletion,
+    /// An `EXTERNAL` key without (or whose) imported material (expired or was deleted).
+    PendingImport,
 }
 
 impl KeyState {
@@ -15,6 +17,7 @@ impl KeyState {
             KeyState::Enabled => "Enabled",
             KeyState::Disabled => "Disabled",
             KeyState::PendingDeletion => "PendingDeletion",
+            KeyState::PendingImport => "PendingImport",
         }
     }
 }
@@ -40,6 +43,28 @@ pub struct KeyVersion {
     pub sealed_material: Vec<u8>,
     #[serde(default)]
     pub origin: VersionOrigin,
+}
+
+/// Import parameters handed out by GetParametersForImport.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PendingImport {
+    /// The import token (random, base64) the client must send back.
+    pub token: String,
+    pub wrapping_algorithm: String,
+    pub wrapping_key_spec: String,
+    /// The wrapping private key, sealed under the root key.
+    #[serde(with = "hex_bytes")]
+    pub sealed_wrapping_key: Vec<u8>,
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for PendingImport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingImport")
+            .field("wrapping_algorithm", &self.wrapping_algorithm)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Automatic rotation settings of a key.
@@ -89,6 +114,16 @@ pub struct KeyRecord {
     /// The waiting period ScheduleKeyDeletion was given.
     #[serde(default)]
     pub deletion_window_days: Option<u32>,
+    /// Parameters of the import in progress (`EXTERNAL` keys).
+    #[serde(default)]
+    pub import: Option<PendingImport>,
+    /// When imported material expires (`KEY_MATERIAL_EXPIRES`).
+    #[serde(default)]
+    pub material_valid_to: Option<i64>,
+    /// SHA-256 over the key id and the first imported material: reimports
+    /// must bring the same material, as on AWS.
+    #[serde(default)]
+    pub material_commitment: Option<String>,
     /// `AWS` for s3seal's own default key (`alias/aws/s3`), else `CUSTOMER`.
     #[serde(default = "customer")]
     pub key_manager: String,

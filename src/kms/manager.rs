@@ -14,8 +14,9 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::access::{self, Caller};
+use super::asymmetric::KeySpec;
 use super::grants::Grant;
-use super::keys::{KeyVersion, RotationSchedule, Tag, VersionOrigin};
+use super::keys::{KeyVersion, PendingImport, RotationSchedule, Tag, VersionOrigin};
 use super::{CiphertextBlob, DataKey, EncryptionContext, KeyRecord, KeyState, KmsError, RootKey};
 use crate::store::Store;
 
@@ -45,6 +46,11 @@ pub struct NewKey {
     pub policy: Option<String>,
     pub tags: Vec<Tag>,
     pub key_manager: &'static str,
+    /// `SYMMETRIC_DEFAULT` or an asymmetric / HMAC spec (already validated).
+    pub key_spec: String,
+    pub key_usage: String,
+    /// `AWS_KMS`, or `EXTERNAL` for a key whose material will be imported.
+    pub origin: String,
 }
 
 impl NewKey {
@@ -54,9 +60,15 @@ impl NewKey {
             policy: None,
             tags: Vec::new(),
             key_manager: "CUSTOMER",
+            key_spec: "SYMMETRIC_DEFAULT".into(),
+            key_usage: "ENCRYPT_DECRYPT".into(),
+            origin: "AWS_KMS".into(),
         }
     }
 }
+
+/// How long import parameters stay valid, as on AWS.
+const IMPORT_PARAMETERS_LIFETIME: i64 = DAY;
 
 /// What one pass of background work did.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -156,21 +168,45 @@ impl KeyManager {
     fn new_key_record(&self, new: NewKey) -> Result<KeyRecord, KmsError> {
         let key_id = Uuid::new_v4().to_string();
         let now = unix_now();
+        let external = new.origin == "EXTERNAL";
+        let versions = if external {
+            Vec::new()
+        } else if new.key_spec == "SYMMETRIC_DEFAULT" {
+            vec![self.new_version(&key_id, 1, VersionOrigin::Created, now)?]
+        } else {
+            let spec = KeySpec::parse(&new.key_spec)
+                .ok_or_else(|| KmsError::Validation(format!("unknown KeySpec {}", new.key_spec)))?;
+            let material = super::asymmetric::generate_private_key(spec)
+                .map_err(|e| KmsError::Internal(e.to_string()))?;
+            vec![KeyVersion {
+                version: 1,
+                created_at: now,
+                sealed_material: self.root.seal_material(&key_id, 1, &material)?,
+                origin: VersionOrigin::Created,
+            }]
+        };
         Ok(KeyRecord {
             key_id: key_id.clone(),
             description: new.description,
             created_at: now,
-            state: KeyState::Enabled,
-            key_spec: "SYMMETRIC_DEFAULT".into(),
-            key_usage: "ENCRYPT_DECRYPT".into(),
-            origin: "AWS_KMS".into(),
-            current_version: 1,
-            versions: vec![self.new_version(&key_id, 1, VersionOrigin::Created, now)?],
+            state: if external {
+                KeyState::PendingImport
+            } else {
+                KeyState::Enabled
+            },
+            key_spec: new.key_spec,
+            key_usage: new.key_usage,
+            origin: new.origin,
+            current_version: u32::from(!external),
+            versions,
             policy: new.policy,
             tags: new.tags,
             rotation: None,
             deletion_date: None,
             deletion_window_days: None,
+            import: None,
+            material_valid_to: None,
+            material_commitment: None,
             key_manager: new.key_manager.to_string(),
         })
     }
@@ -264,6 +300,12 @@ impl KeyManager {
                     arn(&record.key_id)
                 )));
             }
+            if record.state == KeyState::PendingImport {
+                return Err(KmsError::InvalidState(format!(
+                    "{} is pending import",
+                    arn(&record.key_id)
+                )));
+            }
             record.state = state;
             Ok(())
         })
@@ -319,6 +361,11 @@ impl KeyManager {
                 done.destroyed.push(record.key_id);
                 continue;
             }
+            if record.material_valid_to.is_some_and(|t| t <= now) && !record.versions.is_empty() {
+                self.delete_imported_material(&record.key_id)?;
+                tracing::warn!(kms_key_id = %record.key_id, "imported key material expired and was deleted");
+                continue;
+            }
             if record.state == KeyState::Enabled
                 && record
                     .rotation
@@ -348,6 +395,142 @@ impl KeyManager {
             .into_iter()
             .filter(|g| g.key_id == key_id)
             .collect())
+    }
+
+    /// The current material of a usable key, for `caller` allowed `action`:
+    /// what Sign, Verify, GenerateMac and asymmetric Encrypt/Decrypt work with.
+    pub fn key_for_use(
+        &self,
+        caller: &Caller,
+        action: &str,
+        key_ref: &str,
+        context: Option<&EncryptionContext>,
+    ) -> Result<(KeyRecord, Arc<Zeroizing<Vec<u8>>>), KmsError> {
+        let key_id = self.resolve_key_id(key_ref)?;
+        let record = self.usable_record(&key_id)?;
+        self.authorize(caller, action, &record, context)?;
+        let material = self.material(&record, record.current_version)?;
+        Ok((record, material))
+    }
+
+    /// Import parameters for an `EXTERNAL` key: a fresh RSA wrapping key
+    /// (kept, sealed, in the key record for 24 hours) and an import token.
+    pub fn prepare_import(
+        &self,
+        key_id: &str,
+        wrapping_algorithm: &str,
+        wrapping_spec: KeySpec,
+        now: i64,
+    ) -> Result<(String, Vec<u8>, i64), KmsError> {
+        let private = super::asymmetric::generate_wrapping_key(wrapping_spec)
+            .map_err(|e| KmsError::Validation(e.to_string()))?;
+        let public = super::asymmetric::public_key_der(wrapping_spec, &private)
+            .map_err(|e| KmsError::Internal(e.to_string()))?;
+        let mut token = [0u8; 48];
+        getrandom::fill(&mut token).map_err(|e| KmsError::Internal(e.to_string()))?;
+        let token = hex::encode(token);
+        let expires_at = now + IMPORT_PARAMETERS_LIFETIME;
+        let pending = PendingImport {
+            token: token.clone(),
+            wrapping_algorithm: wrapping_algorithm.to_string(),
+            wrapping_key_spec: wrapping_spec.as_str().to_string(),
+            sealed_wrapping_key: self
+                .root
+                .seal_material(&import_aad_id(key_id), 0, &private)?,
+            expires_at,
+        };
+        self.update_key(key_id, |r| {
+            r.import = Some(pending);
+            Ok(())
+        })?;
+        Ok((token, public, expires_at))
+    }
+
+    /// Unwraps and installs imported key material. Reimports must bring the
+    /// same material as the first import.
+    pub fn import_material(
+        &self,
+        key_id: &str,
+        token: &str,
+        wrapped: &[u8],
+        valid_to: Option<i64>,
+        now: i64,
+    ) -> Result<KeyRecord, KmsError> {
+        let record = self.describe_key(key_id)?;
+        let pending = record
+            .import
+            .clone()
+            .filter(|p| p.token == token && p.expires_at > now)
+            .ok_or_else(|| {
+                KmsError::InvalidImportToken(
+                    "the import token is unknown or expired; call GetParametersForImport again"
+                        .into(),
+                )
+            })?;
+        let wrapping =
+            self.root
+                .unseal_material(&import_aad_id(key_id), 0, &pending.sealed_wrapping_key)?;
+        let material =
+            super::asymmetric::unwrap_import(&wrapping, &pending.wrapping_algorithm, wrapped)
+                .map_err(|e| KmsError::InvalidCiphertext(unwrap_failure(e)))?;
+        if record.key_spec == "SYMMETRIC_DEFAULT" && material.len() != 32 {
+            return Err(KmsError::IncorrectKeyMaterial(format!(
+                "imported material for a SYMMETRIC_DEFAULT key must be 32 bytes, not {}",
+                material.len()
+            )));
+        }
+        let commitment = material_commitment(key_id, &material);
+        if record
+            .material_commitment
+            .as_ref()
+            .is_some_and(|c| *c != commitment)
+        {
+            return Err(KmsError::IncorrectKeyMaterial(
+                "this is not the key material that was imported into this key before".into(),
+            ));
+        }
+        let version = KeyVersion {
+            version: 1,
+            created_at: now,
+            sealed_material: self.root.seal_material(key_id, 1, &material)?,
+            origin: VersionOrigin::Created,
+        };
+        self.forget_material(key_id)?;
+        self.update_key(key_id, move |r| {
+            if r.state == KeyState::PendingDeletion {
+                return Err(KmsError::InvalidState("the key is pending deletion".into()));
+            }
+            r.versions = vec![version];
+            r.current_version = 1;
+            r.import = None;
+            r.material_valid_to = valid_to;
+            r.material_commitment = Some(commitment);
+            if r.state == KeyState::PendingImport {
+                r.state = KeyState::Enabled;
+            }
+            Ok(())
+        })
+    }
+
+    /// Deletes imported material: the key becomes `PendingImport` until the
+    /// same material is imported again.
+    pub fn delete_imported_material(&self, key_id: &str) -> Result<KeyRecord, KmsError> {
+        let record = self.update_key(key_id, |r| {
+            if r.origin != "EXTERNAL" {
+                return Err(KmsError::UnsupportedOperation(
+                    "only keys with origin EXTERNAL have imported material".into(),
+                ));
+            }
+            r.versions.clear();
+            r.current_version = 0;
+            r.material_valid_to = None;
+            if r.state != KeyState::PendingDeletion {
+                r.state = KeyState::PendingImport;
+            }
+            Ok(())
+        })?;
+        self.forget_material(&record.key_id)?;
+        Ok(record)
     }
 
     /// Checks the key policy and grants of `record` for `action` by `caller`.
@@ -532,6 +715,33 @@ pub fn ensure_usable(record: &KeyRecord, arn: &str) -> Result<(), KmsError> {
         KeyState::PendingDeletion => {
             Err(KmsError::InvalidState(format!("{arn} is pending deletion")))
         }
+        KeyState::PendingImport => Err(KmsError::InvalidState(format!(
+            "{arn} is pending import: its key material was not imported, expired or was deleted"
+        ))),
+    }
+}
+
+/// The record id under which an import's wrapping key is sealed.
+fn import_aad_id(key_id: &str) -> String {
+    format!("import:{key_id}")
+}
+
+fn material_commitment(key_id: &str, material: &[u8]) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    hash.update(b"s3seal/v1/imported-material");
+    hash.update(key_id.as_bytes());
+    hash.update(material);
+    hex::encode(hash.finalize())
+}
+
+/// Why an unwrap failed, without echoing anything of the key.
+fn unwrap_failure(err: super::asymmetric::AsymmetricError) -> &'static str {
+    match err {
+        super::asymmetric::AsymmetricError::InvalidMessage(_) => {
+            "the wrapped key material has the wrong length"
+        }
+        _ => "the wrapped key material does not decrypt with the import parameters",
     }
 }
 

@@ -16,6 +16,7 @@
 
 pub mod access;
 pub mod api;
+pub mod asymmetric;
 pub mod blob;
 pub mod context;
 pub mod data_key;
@@ -55,6 +56,12 @@ pub enum KmsError {
     InvalidKeyUsage(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    InvalidImportToken(String),
+    #[error("{0}")]
+    IncorrectKeyMaterial(String),
+    #[error("{0}")]
+    UnsupportedOperation(String),
     #[error("key store error: {0}")]
     Store(#[from] crate::store::StoreError),
     #[error("internal key service error: {0}")]

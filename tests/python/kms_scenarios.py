@@ -8,6 +8,9 @@
   crash-load FILE      creates keys, rotates and encrypts until killed, appending
                        every returned ciphertext to FILE (fsynced) before the next call
   crash-verify FILE    every ciphertext in FILE still decrypts
+  asymmetric DIR       every asymmetric key spec: sign/verify (checked with openssl),
+                       GetPublicKey, RSA encryption, HMAC keys, data key pairs
+  byok DIR             AWS's openssl procedure for importing key material
 """
 import base64
 import json
@@ -285,7 +288,179 @@ def crash_verify(path):
     print(json.dumps({"verified": count}))
 
 
+def openssl(*args, stdin=None):
+    import subprocess
+    out = subprocess.run(["openssl", *args], input=stdin, capture_output=True)
+    assert out.returncode == 0, (args, out.stderr.decode())
+    return out.stdout
+
+
+def asymmetric(workdir):
+    import hashlib
+    k = kms()
+    unchecked = kms(validate=False)
+    hashes = {"SHA_256": hashlib.sha256, "SHA_384": hashlib.sha384, "SHA_512": hashlib.sha512}
+    message = b"the message s3seal signs " * 10
+    checked_with_openssl = []
+    specs = ["RSA_2048", "RSA_3072", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1",
+             "ECC_NIST_EDWARDS25519", "ML_DSA_44", "ML_DSA_65", "ML_DSA_87"]
+    for spec in specs:
+        meta = k.create_key(KeySpec=spec, KeyUsage="SIGN_VERIFY", Description=spec)["KeyMetadata"]
+        key_id = meta["KeyId"]
+        assert meta["KeySpec"] == spec and meta["KeyUsage"] == "SIGN_VERIFY", meta
+        public = k.get_public_key(KeyId=key_id)
+        assert public["SigningAlgorithms"] == meta["SigningAlgorithms"], public
+        pub_der = os.path.join(workdir, f"{spec}.der")
+        with open(pub_der, "wb") as f:
+            f.write(public["PublicKey"])
+        for algorithm in meta["SigningAlgorithms"]:
+            cases = [("RAW", message)]
+            suffix = algorithm.rsplit("_", 2)
+            digest_name = "_".join(suffix[-2:])
+            if algorithm == "ED25519_PH_SHA_512":
+                cases = [("DIGEST", hashlib.sha512(message).digest())]
+            elif digest_name in hashes and not algorithm.startswith("ED25519"):
+                cases.append(("DIGEST", hashes[digest_name](message).digest()))
+            for message_type, payload in cases:
+                sig = k.sign(KeyId=key_id, Message=payload, MessageType=message_type, SigningAlgorithm=algorithm)["Signature"]
+                ok = k.verify(KeyId=key_id, Message=payload, MessageType=message_type, Signature=sig, SigningAlgorithm=algorithm)
+                assert ok["SignatureValid"], (spec, algorithm, message_type)
+                bad = payload[:-1] + bytes([payload[-1] ^ 1])
+                assert error(lambda: k.verify(KeyId=key_id, Message=bad, MessageType=message_type, Signature=sig,
+                                              SigningAlgorithm=algorithm)) == "KMSInvalidSignatureException", (spec, algorithm)
+                if message_type == "RAW" and not spec.startswith("ML_DSA") and algorithm != "ED25519_PH_SHA_512":
+                    checked_with_openssl.append(verify_with_openssl(workdir, pub_der, algorithm, message, sig))
+        wrong = "RSASSA_PSS_SHA_256" if not spec.startswith("RSA") else "ECDSA_SHA_256"
+        assert error(lambda: k.sign(KeyId=key_id, Message=message, SigningAlgorithm=wrong)) == "InvalidKeyUsageException", spec
+        assert error(lambda: k.encrypt(KeyId=key_id, Plaintext=b"x", EncryptionAlgorithm="RSAES_OAEP_SHA_256")) == "InvalidKeyUsageException", spec
+
+    # RSA encryption: KMS both ways, and openssl encrypting for KMS to decrypt.
+    rsa = k.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]
+    assert rsa["EncryptionAlgorithms"] == ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"], rsa
+    for algorithm in rsa["EncryptionAlgorithms"]:
+        blob = k.encrypt(KeyId=rsa["KeyId"], Plaintext=b"rsa secret", EncryptionAlgorithm=algorithm)["CiphertextBlob"]
+        assert k.decrypt(KeyId=rsa["KeyId"], CiphertextBlob=blob, EncryptionAlgorithm=algorithm)["Plaintext"] == b"rsa secret"
+    pub = os.path.join(workdir, "rsa-enc.der")
+    with open(pub, "wb") as f:
+        f.write(k.get_public_key(KeyId=rsa["KeyId"])["PublicKey"])
+    plain = os.path.join(workdir, "plain.bin")
+    with open(plain, "wb") as f:
+        f.write(b"from openssl")
+    wrapped = openssl("pkeyutl", "-encrypt", "-pubin", "-keyform", "DER", "-inkey", pub, "-in", plain,
+                      "-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256", "-pkeyopt", "rsa_mgf1_md:sha256")
+    assert k.decrypt(KeyId=rsa["KeyId"], CiphertextBlob=wrapped, EncryptionAlgorithm="RSAES_OAEP_SHA_256")["Plaintext"] == b"from openssl"
+    assert error(lambda: k.encrypt(KeyId=rsa["KeyId"], Plaintext=b"x" * 191, EncryptionAlgorithm="RSAES_OAEP_SHA_256")) == "ValidationException"
+    assert error(lambda: k.sign(KeyId=rsa["KeyId"], Message=b"x", SigningAlgorithm="RSASSA_PSS_SHA_256")) == "InvalidKeyUsageException"
+
+    # HMAC keys.
+    for bits in ["224", "256", "384", "512"]:
+        h = k.create_key(KeySpec=f"HMAC_{bits}", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]
+        assert h["MacAlgorithms"] == [f"HMAC_SHA_{bits}"], h
+        mac = k.generate_mac(KeyId=h["KeyId"], Message=message, MacAlgorithm=f"HMAC_SHA_{bits}")["Mac"]
+        assert len(mac) == int(bits) // 8
+        assert k.verify_mac(KeyId=h["KeyId"], Message=message, Mac=mac, MacAlgorithm=f"HMAC_SHA_{bits}")["MacValid"]
+        assert error(lambda: k.verify_mac(KeyId=h["KeyId"], Message=message + b"!", Mac=mac,
+                                          MacAlgorithm=f"HMAC_SHA_{bits}")) == "KMSInvalidMacException"
+        assert error(lambda: k.get_public_key(KeyId=h["KeyId"])) == "UnsupportedOperationException"
+
+    # Data key pairs under a symmetric key.
+    sym = k.create_key()["KeyMetadata"]["KeyId"]
+    for pair_spec in ["RSA_2048", "ECC_NIST_P256", "ECC_NIST_EDWARDS25519"]:
+        pair = k.generate_data_key_pair(KeyId=sym, KeyPairSpec=pair_spec, EncryptionContext={"pair": pair_spec})
+        private = k.decrypt(CiphertextBlob=pair["PrivateKeyCiphertextBlob"], EncryptionContext={"pair": pair_spec})["Plaintext"]
+        assert private == pair["PrivateKeyPlaintext"]
+        derived = openssl("pkey", "-inform", "DER", "-pubout", "-outform", "DER", stdin=private)
+        assert derived == pair["PublicKey"], pair_spec
+    without = k.generate_data_key_pair_without_plaintext(KeyId=sym, KeyPairSpec="ECC_NIST_P384")
+    assert "PrivateKeyPlaintext" not in without and without["PublicKey"]
+
+    # Invalid combinations, as AWS refuses them.
+    assert error(lambda: unchecked.create_key(KeySpec="ECC_NIST_P256", KeyUsage="ENCRYPT_DECRYPT")) == "ValidationException"
+    assert error(lambda: unchecked.create_key(KeySpec="HMAC_256", KeyUsage="SIGN_VERIFY")) == "ValidationException"
+    assert error(lambda: k.sign(KeyId=sym, Message=b"x", SigningAlgorithm="ECDSA_SHA_256")) == "InvalidKeyUsageException"
+    print(json.dumps({"openssl_verified": len(checked_with_openssl)}))
+
+
+def verify_with_openssl(workdir, pub_der, algorithm, message, signature):
+    pem = pub_der + ".pem"
+    openssl("pkey", "-pubin", "-inform", "DER", "-in", pub_der, "-out", pem)
+    msg, sig = os.path.join(workdir, "msg.bin"), os.path.join(workdir, "sig.bin")
+    with open(msg, "wb") as f:
+        f.write(message)
+    with open(sig, "wb") as f:
+        f.write(signature)
+    if algorithm == "ED25519_SHA_512":
+        openssl("pkeyutl", "-verify", "-pubin", "-inkey", pem, "-rawin", "-in", msg, "-sigfile", sig)
+        return algorithm
+    digest = "-" + algorithm.rsplit("_", 2)[-2].lower() + algorithm.rsplit("_", 1)[-1]
+    extra = []
+    if algorithm.startswith("RSASSA_PSS"):
+        extra = ["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:digest"]
+    openssl("dgst", digest, "-verify", pem, "-signature", sig, *extra, msg)
+    return algorithm
+
+
+def byok(workdir):
+    """AWS's documented openssl procedure for importing key material."""
+    k = kms()
+    key_id = k.create_key(Origin="EXTERNAL", Description="byok")["KeyMetadata"]["KeyId"]
+    assert k.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+    assert error(lambda: k.encrypt(KeyId=key_id, Plaintext=b"x")) == "KMSInvalidStateException"
+    material = os.path.join(workdir, "PlaintextKeyMaterial.bin")
+    openssl("rand", "-out", material, "32")
+
+    def wrap(algorithm):
+        params = k.get_parameters_for_import(KeyId=key_id, WrappingAlgorithm=algorithm, WrappingKeySpec="RSA_3072")
+        pub = os.path.join(workdir, "WrappingPublicKey.bin")
+        with open(pub, "wb") as f:
+            f.write(params["PublicKey"])
+        oaep = ["-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256", "-pkeyopt", "rsa_mgf1_md:sha256"]
+        if algorithm == "RSAES_OAEP_SHA_256":
+            wrapped = openssl("pkeyutl", "-encrypt", "-in", material, "-inkey", pub, "-keyform", "DER", "-pubin", *oaep)
+        else:  # RSA_AES_KEY_WRAP_SHA_256: an ephemeral AES key wraps the material (RFC 5649), RSA-OAEP wraps that key
+            aes = openssl("rand", "-hex", "32").decode().strip()
+            aes_bin = os.path.join(workdir, "aes.bin")
+            with open(aes_bin, "wb") as f:
+                f.write(bytes.fromhex(aes))
+            wrapped_material = openssl("enc", "-id-aes256-wrap-pad", "-K", aes, "-iv", "A65959A6", "-in", material)
+            wrapped_aes = openssl("pkeyutl", "-encrypt", "-in", aes_bin, "-inkey", pub, "-keyform", "DER", "-pubin", *oaep)
+            wrapped = wrapped_aes + wrapped_material
+        return params["ImportToken"], wrapped
+
+    token, wrapped = wrap("RSAES_OAEP_SHA_256")
+    assert error(lambda: k.import_key_material(KeyId=key_id, ImportToken=b"not-the-token", EncryptedKeyMaterial=wrapped,
+                                               ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")) == "InvalidImportTokenException"
+    k.import_key_material(KeyId=key_id, ImportToken=token, EncryptedKeyMaterial=wrapped, ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+    meta = k.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["KeyState"] == "Enabled" and meta["Origin"] == "EXTERNAL", meta
+    blob = k.encrypt(KeyId=key_id, Plaintext=b"byok", EncryptionContext={"a": "b"})["CiphertextBlob"]
+    # Deleting the material makes the key unusable until the same material returns.
+    k.delete_imported_key_material(KeyId=key_id)
+    assert k.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+    assert error(lambda: k.decrypt(CiphertextBlob=blob, EncryptionContext={"a": "b"})) == "KMSInvalidStateException"
+    other = os.path.join(workdir, "other.bin")
+    openssl("rand", "-out", other, "32")
+    params = k.get_parameters_for_import(KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048")
+    pub = os.path.join(workdir, "pub2048.der")
+    with open(pub, "wb") as f:
+        f.write(params["PublicKey"])
+    wrong = openssl("pkeyutl", "-encrypt", "-in", other, "-inkey", pub, "-keyform", "DER", "-pubin",
+                    "-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256", "-pkeyopt", "rsa_mgf1_md:sha256")
+    assert error(lambda: k.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrong,
+                                               ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")) == "IncorrectKeyMaterialException"
+    token, wrapped = wrap("RSA_AES_KEY_WRAP_SHA_256")
+    import datetime
+    valid_to = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=30)
+    k.import_key_material(KeyId=key_id, ImportToken=token, EncryptedKeyMaterial=wrapped,
+                          ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=valid_to)
+    meta = k.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["ExpirationModel"] == "KEY_MATERIAL_EXPIRES" and "ValidTo" in meta, meta
+    assert k.decrypt(CiphertextBlob=blob, EncryptionContext={"a": "b"})["Plaintext"] == b"byok"
+    print(json.dumps({"key": key_id}))
+
+
 if __name__ == "__main__":
     scenario, args = sys.argv[1], sys.argv[2:]
     {"lifecycle": lifecycle, "policies": policies, "s3-denied": s3_denied,
-     "crash-load": crash_load, "crash-verify": crash_verify}[scenario](*args)
+     "crash-load": crash_load, "crash-verify": crash_verify, "asymmetric": asymmetric,
+     "byok": byok}[scenario](*args)

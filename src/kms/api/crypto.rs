@@ -7,10 +7,11 @@
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::ApiContext;
 use super::error::ApiError;
 use super::request::{KmsRequest, b64};
+use super::{ApiContext, signing};
 use crate::kms::CiphertextBlob;
+use crate::kms::asymmetric::{self, KeySpec};
 
 /// AWS's limits: 4 KiB of plaintext, 6 KiB of ciphertext.
 const MAX_PLAINTEXT: usize = 4096;
@@ -43,6 +44,9 @@ pub fn encrypt(ctx: &ApiContext, req: &KmsRequest) -> Result<Value, ApiError> {
     let key_ref = req.bounded_str("KeyId", 2048)?;
     let plaintext = Zeroizing::new(req.blob("Plaintext", MAX_PLAINTEXT)?);
     let context = req.context("EncryptionContext")?;
+    if let Some(spec) = asymmetric_spec(ctx, key_ref)? {
+        return asymmetric_encrypt(ctx, req, key_ref, spec, &plaintext, &context);
+    }
     check_algorithm(req, "EncryptionAlgorithm")?;
     if req.opt_bool("DryRun")? == Some(true) {
         let record = ctx.kms.describe_key(key_ref)?;
@@ -80,6 +84,11 @@ fn check_named_key(ctx: &ApiContext, named: Option<&str>, blob: &[u8]) -> Result
 pub fn decrypt(ctx: &ApiContext, req: &KmsRequest) -> Result<Value, ApiError> {
     let blob = req.blob("CiphertextBlob", MAX_CIPHERTEXT)?;
     let context = req.context("EncryptionContext")?;
+    if let Some(key_ref) = req.opt_str("KeyId")?
+        && let Some(spec) = asymmetric_spec(ctx, key_ref)?
+    {
+        return asymmetric_decrypt(ctx, req, key_ref, spec, &blob, &context);
+    }
     check_algorithm(req, "EncryptionAlgorithm")?;
     if req.value("Recipient").is_some() {
         return Err(ApiError::new(
@@ -188,6 +197,137 @@ pub fn generate_data_key(
     });
     if with_plaintext {
         out["Plaintext"] = json!(b64(&key));
+    }
+    Ok(out)
+}
+
+/// The spec of an asymmetric key named by `key_ref` (`None`: a symmetric key).
+fn asymmetric_spec(ctx: &ApiContext, key_ref: &str) -> Result<Option<KeySpec>, ApiError> {
+    let record = ctx.kms.describe_key(key_ref)?;
+    Ok(KeySpec::parse(&record.key_spec))
+}
+
+fn rsa_algorithm<'r>(req: &'r KmsRequest, spec: KeySpec) -> Result<&'r str, ApiError> {
+    let algorithm = req
+        .opt_str("EncryptionAlgorithm")?
+        .unwrap_or("SYMMETRIC_DEFAULT");
+    if !spec.encryption_algorithms().contains(&algorithm) {
+        return Err(ApiError::new(
+            "InvalidKeyUsageException",
+            format!(
+                "{} keys encrypt with {:?}, not {algorithm}",
+                spec.as_str(),
+                spec.encryption_algorithms()
+            ),
+        ));
+    }
+    Ok(algorithm)
+}
+
+fn asymmetric_encrypt(
+    ctx: &ApiContext,
+    req: &KmsRequest,
+    key_ref: &str,
+    spec: KeySpec,
+    plaintext: &[u8],
+    context: &crate::kms::EncryptionContext,
+) -> Result<Value, ApiError> {
+    let algorithm = rsa_algorithm(req, spec)?;
+    if !context.is_empty() {
+        return Err(ApiError::validation(
+            "EncryptionContext is not supported with asymmetric keys",
+        ));
+    }
+    let (record, private) = ctx
+        .kms
+        .key_for_use(&ctx.caller, "kms:Encrypt", key_ref, None)?;
+    signing::spec_for(ctx, &record, "ENCRYPT_DECRYPT")?;
+    dry_run(req)?;
+    let ciphertext = asymmetric::rsa_encrypt(spec, &private, algorithm, plaintext)
+        .map_err(signing::crypto_error)?;
+    audit(ctx, "Encrypt", &record.key_id);
+    Ok(json!({
+        "CiphertextBlob": b64(&ciphertext),
+        "KeyId": ctx.kms.key_arn(&record.key_id),
+        "EncryptionAlgorithm": algorithm,
+    }))
+}
+
+fn asymmetric_decrypt(
+    ctx: &ApiContext,
+    req: &KmsRequest,
+    key_ref: &str,
+    spec: KeySpec,
+    ciphertext: &[u8],
+    context: &crate::kms::EncryptionContext,
+) -> Result<Value, ApiError> {
+    let algorithm = rsa_algorithm(req, spec)?;
+    if !context.is_empty() {
+        return Err(ApiError::validation(
+            "EncryptionContext is not supported with asymmetric keys",
+        ));
+    }
+    let (record, private) = ctx
+        .kms
+        .key_for_use(&ctx.caller, "kms:Decrypt", key_ref, None)?;
+    signing::spec_for(ctx, &record, "ENCRYPT_DECRYPT")?;
+    dry_run(req)?;
+    let plaintext = asymmetric::rsa_decrypt(spec, &private, algorithm, ciphertext)
+        .map_err(signing::crypto_error)?;
+    audit(ctx, "Decrypt", &record.key_id);
+    Ok(json!({
+        "KeyId": ctx.kms.key_arn(&record.key_id),
+        "Plaintext": b64(&plaintext),
+        "EncryptionAlgorithm": algorithm,
+    }))
+}
+
+pub fn generate_data_key_pair(
+    ctx: &ApiContext,
+    req: &KmsRequest,
+    with_plaintext: bool,
+) -> Result<Value, ApiError> {
+    let key_ref = req.bounded_str("KeyId", 2048)?;
+    let context = req.context("EncryptionContext")?;
+    let pair_spec = req.str("KeyPairSpec")?;
+    let spec = KeySpec::parse(pair_spec)
+        .filter(|s| s.is_data_key_pair_spec())
+        .ok_or_else(|| {
+            ApiError::validation(format!(
+                "KeyPairSpec {pair_spec} is not a data key pair spec"
+            ))
+        })?;
+    if req.value("Recipient").is_some() {
+        return Err(ApiError::new(
+            "UnsupportedOperationException",
+            "Nitro Enclaves recipients are not supported",
+        ));
+    }
+    let action = if with_plaintext {
+        "kms:GenerateDataKeyPair"
+    } else {
+        "kms:GenerateDataKeyPairWithoutPlaintext"
+    };
+    if req.opt_bool("DryRun")? == Some(true) {
+        let record = ctx.kms.describe_key(key_ref)?;
+        ctx.kms
+            .authorize(&ctx.caller, action, &record, Some(&context))?;
+        dry_run(req)?;
+    }
+    let (private, public) =
+        asymmetric::generate_data_key_pair(spec).map_err(signing::crypto_error)?;
+    let (blob, record) = ctx
+        .kms
+        .encrypt(&ctx.caller, action, key_ref, &private, &context)?;
+    audit(ctx, action.trim_start_matches("kms:"), &record.key_id);
+    let mut out = json!({
+        "PrivateKeyCiphertextBlob": b64(&blob),
+        "PublicKey": b64(&public),
+        "KeyId": ctx.kms.key_arn(&record.key_id),
+        "KeyPairSpec": pair_spec,
+    });
+    if with_plaintext {
+        out["PrivateKeyPlaintext"] = json!(b64(&private));
     }
     Ok(out)
 }

@@ -61,6 +61,9 @@ impl From<KmsError> for ApiError {
             KmsError::AlreadyExists(_) => "AlreadyExistsException",
             KmsError::InvalidKeyUsage(_) => "InvalidKeyUsageException",
             KmsError::Conflict(_) => "ConflictException",
+            KmsError::InvalidImportToken(_) => "InvalidImportTokenException",
+            KmsError::IncorrectKeyMaterial(_) => "IncorrectKeyMaterialException",
+            KmsError::UnsupportedOperation(_) => "UnsupportedOperationException",
             KmsError::Store(_) | KmsError::Internal(_) => "KMSInternalException",
         };
         let message = match &err {

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::request::{KmsRequest, check_len, page};
 use super::{ApiContext, timestamp};
+use crate::kms::asymmetric::KeySpec;
 use crate::kms::keys::Tag;
 use crate::kms::manager::unix_now;
 use crate::kms::{KeyManager, KeyRecord, KeyState, KmsError, NewKey};
@@ -30,8 +31,25 @@ pub fn key_metadata(kms: &KeyManager, r: &KeyRecord) -> Value {
         "KeySpec": r.key_spec,
         "MultiRegion": false,
     });
-    if r.key_usage == "ENCRYPT_DECRYPT" && r.key_spec == "SYMMETRIC_DEFAULT" {
-        meta["EncryptionAlgorithms"] = json!(["SYMMETRIC_DEFAULT"]);
+    match (r.key_spec.as_str(), KeySpec::parse(&r.key_spec)) {
+        ("SYMMETRIC_DEFAULT", _) => meta["EncryptionAlgorithms"] = json!(["SYMMETRIC_DEFAULT"]),
+        (_, Some(spec)) => match r.key_usage.as_str() {
+            "SIGN_VERIFY" => meta["SigningAlgorithms"] = json!(spec.signing_algorithms()),
+            "ENCRYPT_DECRYPT" => meta["EncryptionAlgorithms"] = json!(spec.encryption_algorithms()),
+            "GENERATE_VERIFY_MAC" => meta["MacAlgorithms"] = json!(spec.mac_algorithms()),
+            _ => {}
+        },
+        _ => {}
+    }
+    if r.origin == "EXTERNAL" {
+        meta["ExpirationModel"] = json!(if r.material_valid_to.is_some() {
+            "KEY_MATERIAL_EXPIRES"
+        } else {
+            "KEY_MATERIAL_DOES_NOT_EXPIRE"
+        });
+        if let Some(valid_to) = r.material_valid_to {
+            meta["ValidTo"] = timestamp(valid_to);
+        }
     }
     if let Some(date) = r.deletion_date {
         meta["DeletionDate"] = timestamp(date);
@@ -55,18 +73,7 @@ pub fn authorized_key(
 }
 
 pub fn create_key(ctx: &ApiContext, req: &KmsRequest) -> Result<Value, ApiError> {
-    let spec = req
-        .opt_str("KeySpec")?
-        .or(req.opt_str("CustomerMasterKeySpec")?)
-        .unwrap_or("SYMMETRIC_DEFAULT");
-    let usage = req.opt_str("KeyUsage")?.unwrap_or("ENCRYPT_DECRYPT");
-    let origin = req.opt_str("Origin")?.unwrap_or("AWS_KMS");
-    if spec != "SYMMETRIC_DEFAULT" || usage != "ENCRYPT_DECRYPT" || origin != "AWS_KMS" {
-        return Err(ApiError::new(
-            "UnsupportedOperationException",
-            format!("s3seal does not create {spec} keys for {usage} with origin {origin}"),
-        ));
-    }
+    let (spec, usage, origin) = key_kind(req)?;
     if req.opt_bool("MultiRegion")? == Some(true) {
         return Err(ApiError::new(
             "UnsupportedOperationException",
@@ -103,9 +110,64 @@ pub fn create_key(ctx: &ApiContext, req: &KmsRequest) -> Result<Value, ApiError>
         policy,
         tags,
         key_manager: "CUSTOMER",
+        key_spec: spec.to_string(),
+        key_usage: usage.to_string(),
+        origin: origin.to_string(),
     })?;
     tracing::info!(request_id = ctx.request_id, principal = %ctx.caller.arn, kms_key_id = %record.key_id, "created a KMS key");
     Ok(json!({"KeyMetadata": key_metadata(ctx.kms, &record)}))
+}
+
+/// KeySpec, KeyUsage and Origin of a CreateKey, checked against each other.
+fn key_kind(req: &KmsRequest) -> Result<(&str, &str, &str), ApiError> {
+    let spec = req
+        .opt_str("KeySpec")?
+        .or(req.opt_str("CustomerMasterKeySpec")?)
+        .unwrap_or("SYMMETRIC_DEFAULT");
+    let usage = req.opt_str("KeyUsage")?.unwrap_or("ENCRYPT_DECRYPT");
+    let origin = req.opt_str("Origin")?.unwrap_or("AWS_KMS");
+    let allowed: &[&str] = match spec {
+        "SYMMETRIC_DEFAULT" => &["ENCRYPT_DECRYPT"],
+        other => KeySpec::parse(other)
+            .ok_or_else(|| {
+                if other == "SM2" {
+                    ApiError::new(
+                        "UnsupportedOperationException",
+                        "SM2 keys are only offered in China Regions",
+                    )
+                } else {
+                    ApiError::validation(format!("KeySpec '{other}' is not a valid key spec"))
+                }
+            })?
+            .allowed_usages(),
+    };
+    if !allowed.contains(&usage) {
+        return Err(ApiError::validation(format!(
+            "KeyUsage {usage} is not compatible with KeySpec {spec}; use one of {allowed:?}"
+        )));
+    }
+    match origin {
+        "AWS_KMS" => {}
+        "EXTERNAL" if spec == "SYMMETRIC_DEFAULT" => {}
+        "EXTERNAL" => {
+            return Err(ApiError::new(
+                "UnsupportedOperationException",
+                "s3seal imports key material for SYMMETRIC_DEFAULT keys only",
+            ));
+        }
+        "AWS_CLOUDHSM" | "EXTERNAL_KEY_STORE" => {
+            return Err(ApiError::new(
+                "UnsupportedOperationException",
+                "custom key stores are not supported",
+            ));
+        }
+        other => {
+            return Err(ApiError::validation(format!(
+                "Origin '{other}' is not valid"
+            )));
+        }
+    }
+    Ok((spec, usage, origin))
 }
 
 /// Validates a key policy, and (unless bypassed) that it still lets the

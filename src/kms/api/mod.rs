@@ -8,6 +8,8 @@
 //!   Schedule/CancelKeyDeletion, UpdateKeyDescription, tags;
 //! - [`aliases`] handles Create/Update/Delete/ListAliases;
 //! - [`crypto`] handles Encrypt, Decrypt, ReEncrypt, GenerateDataKey(WithoutPlaintext), GenerateRandom;
+//! - [`signing`] handles Sign, Verify, GetPublicKey, GenerateMac, VerifyMac;
+//! - [`import`] handles GetParametersForImport, ImportKeyMaterial, DeleteImportedKeyMaterial;
 //! - [`rotation`] handles key rotation, automatic and on demand;
 //! - [`policies`] handles key policies;
 //! - [`grants`] handles grants.
@@ -16,10 +18,12 @@ pub mod aliases;
 pub mod crypto;
 pub mod error;
 pub mod grants;
+pub mod import;
 pub mod keys;
 pub mod policies;
 pub mod request;
 pub mod rotation;
+pub mod signing;
 
 use std::time::SystemTime;
 
@@ -139,6 +143,16 @@ fn dispatch(ctx: &ApiContext, operation: &str, req: &KmsRequest) -> Result<Value
         "GenerateDataKey" => crypto::generate_data_key(ctx, req, true),
         "GenerateDataKeyWithoutPlaintext" => crypto::generate_data_key(ctx, req, false),
         "GenerateRandom" => crypto::generate_random(ctx, req),
+        "GenerateDataKeyPair" => crypto::generate_data_key_pair(ctx, req, true),
+        "GenerateDataKeyPairWithoutPlaintext" => crypto::generate_data_key_pair(ctx, req, false),
+        "Sign" => signing::sign(ctx, req),
+        "Verify" => signing::verify(ctx, req),
+        "GetPublicKey" => signing::get_public_key(ctx, req),
+        "GenerateMac" => signing::generate_mac(ctx, req),
+        "VerifyMac" => signing::verify_mac(ctx, req),
+        "GetParametersForImport" => import::get_parameters_for_import(ctx, req),
+        "ImportKeyMaterial" => import::import_key_material(ctx, req),
+        "DeleteImportedKeyMaterial" => import::delete_imported_key_material(ctx, req),
         "EnableKeyRotation" => rotation::enable_key_rotation(ctx, req),
         "DisableKeyRotation" => rotation::disable_key_rotation(ctx, req),
         "GetKeyRotationStatus" => rotation::get_key_rotation_status(ctx, req),
