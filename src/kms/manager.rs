@@ -405,7 +405,7 @@ impl KeyManager {
         action: &str,
         key_ref: &str,
         context: Option<&EncryptionContext>,
-    ) -> Result<(KeyRecord, Arc<Zeroizing<Vec<u8>>>), KmsError> {
+    ) -> Result<(KeyRecord, Arc<KeyMaterial>), KmsError> {
         let key_id = self.resolve_key_id(key_ref)?;
         let record = self.usable_record(&key_id)?;
         self.authorize(caller, action, &record, context)?;
@@ -472,7 +472,11 @@ impl KeyManager {
                 .unseal_material(&import_aad_id(key_id), 0, &pending.sealed_wrapping_key)?;
         let material =
             super::asymmetric::unwrap_import(&wrapping, &pending.wrapping_algorithm, wrapped)
-                .map_err(|e| KmsError::InvalidCiphertext(unwrap_failure(e)))?;
+                .map_err(|_| {
+                    KmsError::InvalidCiphertext(
+                        "the wrapped key material does not decrypt with the import parameters",
+                    )
+                })?;
         if record.key_spec == "SYMMETRIC_DEFAULT" && material.len() != 32 {
             return Err(KmsError::IncorrectKeyMaterial(format!(
                 "imported material for a SYMMETRIC_DEFAULT key must be 32 bytes, not {}",
@@ -733,16 +737,6 @@ fn material_commitment(key_id: &str, material: &[u8]) -> String {
     hash.update(key_id.as_bytes());
     hash.update(material);
     hex::encode(hash.finalize())
-}
-
-/// Why an unwrap failed, without echoing anything of the key.
-fn unwrap_failure(err: super::asymmetric::AsymmetricError) -> &'static str {
-    match err {
-        super::asymmetric::AsymmetricError::InvalidMessage(_) => {
-            "the wrapped key material has the wrong length"
-        }
-        _ => "the wrapped key material does not decrypt with the import parameters",
-    }
 }
 
 fn require_symmetric(record: &KeyRecord) -> Result<(), KmsError> {

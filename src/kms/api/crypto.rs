@@ -207,7 +207,7 @@ fn asymmetric_spec(ctx: &ApiContext, key_ref: &str) -> Result<Option<KeySpec>, A
     Ok(KeySpec::parse(&record.key_spec))
 }
 
-fn rsa_algorithm<'r>(req: &'r KmsRequest, spec: KeySpec) -> Result<&'r str, ApiError> {
+fn rsa_algorithm(req: &KmsRequest, spec: KeySpec) -> Result<&str, ApiError> {
     let algorithm = req
         .opt_str("EncryptionAlgorithm")?
         .unwrap_or("SYMMETRIC_DEFAULT");

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use super::*;
 
-const MESSAGE: &[u8] = b"s3seal: a message to sign, long enough to be more than one block? no.";
+const MESSAGE: &[u8] = b"s3seal: the message every test signs";
 
 /// Key material per spec, generated once per test run (RSA 4096 is slow).
 fn key(spec: KeySpec) -> Zeroizing<Vec<u8>> {
