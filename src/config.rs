@@ -63,6 +63,11 @@ pub struct ServerConfig {
     pub account_id: String,
     /// How long in-flight requests may run after SIGTERM/SIGINT.
     pub shutdown_grace_seconds: u64,
+    /// The global guard: no request may store an object unencrypted, whatever
+    /// bucket policies say. Requests that would (SSE-C, browser POST uploads,
+    /// aws-chunked bodies) are refused. s3seal has no plaintext write path, so
+    /// `false` is refused at start until a pass-through mode exists.
+    pub require_encryption: bool,
 }
 
 impl Default for ServerConfig {
@@ -72,6 +77,7 @@ impl Default for ServerConfig {
             region: "us-east-1".into(),
             account_id: "000000000000".into(),
             shutdown_grace_seconds: 30,
+            require_encryption: true,
         }
     }
 }
@@ -230,6 +236,11 @@ impl Config {
         }
         if url.host().is_none() {
             return invalid("upstream.url has no host");
+        }
+        if !self.server.require_encryption {
+            return invalid(
+                "server.require_encryption = false is not supported: s3seal has no path that stores objects unencrypted",
+            );
         }
         if self.auth.credentials.is_empty() {
             return invalid("auth.credentials is empty: configure at least one client credential");

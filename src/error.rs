@@ -41,9 +41,12 @@ pub enum S3ErrorCode {
     KmsInvalidState,
     KmsNotFound,
     KmsAccessDenied,
+    MalformedPolicy,
     MalformedXML,
     MissingContentLength,
     MissingSecurityHeader,
+    NoSuchBucket,
+    NoSuchBucketPolicy,
     NoSuchKey,
     NoSuchUpload,
     NotImplemented,
@@ -81,9 +84,12 @@ impl S3ErrorCode {
             KmsInvalidState => "KMS.KMSInvalidStateException",
             KmsNotFound => "KMS.NotFoundException",
             KmsAccessDenied => "KMS.AccessDeniedException",
+            MalformedPolicy => "MalformedPolicy",
             MalformedXML => "MalformedXML",
             MissingContentLength => "MissingContentLength",
             MissingSecurityHeader => "MissingSecurityHeader",
+            NoSuchBucket => "NoSuchBucket",
+            NoSuchBucketPolicy => "NoSuchBucketPolicy",
             NoSuchKey => "NoSuchKey",
             NoSuchUpload => "NoSuchUpload",
             PreconditionFailed => "PreconditionFailed",
@@ -108,7 +114,7 @@ impl S3ErrorCode {
             ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
             InvalidRange | InvalidPartNumber => StatusCode::RANGE_NOT_SATISFIABLE,
-            NoSuchUpload | NoSuchKey => StatusCode::NOT_FOUND,
+            NoSuchUpload | NoSuchKey | NoSuchBucket | NoSuchBucketPolicy => StatusCode::NOT_FOUND,
             PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             AuthorizationHeaderMalformed
             | BadDigest
@@ -126,6 +132,7 @@ impl S3ErrorCode {
             | KmsDisabled
             | KmsInvalidState
             | KmsNotFound
+            | MalformedPolicy
             | MalformedXML
             | MissingSecurityHeader
             | XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,

@@ -41,6 +41,15 @@ pub struct ClientCredential {
     /// The principal's name; its ARN is `arn:aws:iam::<account>:user/<name>`.
     #[serde(deserialize_with = "crate::config::text")]
     pub principal: String,
+    /// Buckets this principal owns (names, `*` wildcards allowed): on them it
+    /// may do whatever no bucket policy denies. Elsewhere it needs a bucket
+    /// policy that allows it. Default: every bucket.
+    #[serde(default = "all_buckets")]
+    pub buckets: Vec<String>,
+}
+
+fn all_buckets() -> Vec<String> {
+    vec!["*".to_string()]
 }
 
 /// Who made a request, once authenticated.
@@ -49,6 +58,16 @@ pub struct Principal {
     pub name: String,
     pub arn: String,
     pub access_key_id: String,
+    /// Bucket name patterns this principal owns.
+    pub owned_buckets: Vec<String>,
+}
+
+impl Principal {
+    pub fn owns(&self, bucket: &str) -> bool {
+        self.owned_buckets
+            .iter()
+            .any(|pattern| crate::policy::wildcard::glob_match(pattern, bucket, false))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -91,6 +110,7 @@ impl CredentialStore {
                 name: cred.principal.clone(),
                 arn: format!("arn:aws:iam::{}:user/{}", self.account_id, cred.principal),
                 access_key_id: cred.access_key_id.clone(),
+                owned_buckets: cred.buckets.clone(),
             };
             (&cred.secret_access_key, principal)
         })
@@ -107,6 +127,7 @@ mod tests {
             access_key_id: "AK".into(),
             secret_access_key: Secret::new("supersecretvalue"),
             principal: "alice".into(),
+            buckets: vec!["*".into()],
         };
         let store = CredentialStore::new(std::slice::from_ref(&cred), "123456789012").unwrap();
         assert!(!format!("{cred:?}{store:?}").contains("supersecretvalue"));

@@ -321,6 +321,7 @@ mod tests {
             access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
             secret_access_key: Secret::new(SECRET),
             principal: "alice".into(),
+            buckets: vec!["*".into()],
         };
         Authenticator::new(
             CredentialStore::new(&[cred], "000000000000").unwrap(),

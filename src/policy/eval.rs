@@ -45,20 +45,39 @@ impl RequestFacts {
 
 impl PolicyDocument {
     pub fn evaluate(&self, facts: &RequestFacts) -> Decision {
-        let mut allowed = false;
+        self.evaluate_explained(facts).0
+    }
+
+    /// The decision and the `Sid` of the statement that made it (a deny's, or
+    /// the first allow's), for the audit log.
+    pub fn evaluate_explained(&self, facts: &RequestFacts) -> (Decision, Option<String>) {
+        let mut allowed_by: Option<Option<String>> = None;
         for statement in &self.statements {
             if statement_applies(statement, facts) {
                 match statement.effect {
-                    Effect::Deny => return Decision::Deny,
-                    Effect::Allow => allowed = true,
+                    Effect::Deny => return (Decision::Deny, statement.sid.clone()),
+                    Effect::Allow => {
+                        allowed_by.get_or_insert_with(|| statement.sid.clone());
+                    }
                 }
             }
         }
-        if allowed {
-            Decision::Allow
-        } else {
-            Decision::NotApplicable
+        match allowed_by {
+            Some(sid) => (Decision::Allow, sid),
+            None => (Decision::NotApplicable, None),
         }
+    }
+
+    /// Does any statement's condition look at a key starting with `prefix`?
+    /// (Some keys cost an upstream request to know.)
+    pub fn mentions_condition_key(&self, prefix: &str) -> bool {
+        self.statements.iter().any(|s| {
+            s.conditions.iter().any(|c| {
+                c.key()
+                    .to_ascii_lowercase()
+                    .starts_with(&prefix.to_ascii_lowercase())
+            })
+        })
     }
 }
 

@@ -219,7 +219,10 @@ pub async fn copy_object(
     let (bucket, key) = bucket_and_key(ctx)?;
     let source = CopySource::from_request(&parts.headers)?;
     reject_reserved_metadata(&parts.headers)?;
-    let sse = sse::parse_write_headers(&parts.headers)?;
+    let sse = sse::with_bucket_default(
+        sse::parse_write_headers(&parts.headers)?,
+        &super::bucket_config::default_encryption(state, bucket)?,
+    );
     let directive = metadata_directive(&parts.headers)?;
     read_small_body(&parts, ctx, body).await?;
     let onto_itself = source.bucket == bucket && source.key == key && source.version_id.is_none();

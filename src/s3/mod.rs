@@ -9,13 +9,18 @@
 //! - [`layouts`]: where the streams of a sealed object lie (recorded or rebuilt);
 //! - [`listing`]: object listings, rewritten to plaintext sizes (from the [`object_index`]);
 //! - [`bucket`]: CreateBucket / GetBucketLocation, translating between s3seal's region and the upstream's;
+//! - [`bucket_config`]: bucket policies and default encryption, kept and enforced by s3seal;
+//! - [`access`]: bucket-policy authorisation of every request ([`iam`] maps operations to actions);
 //! - [`passthrough`]: other operations without object content, forwarded faithfully;
 //!
 //! and refuses the rest with `NotImplemented`.
 
+pub mod access;
 pub mod bucket;
+pub mod bucket_config;
 pub mod copy;
 pub mod headers;
+pub mod iam;
 pub mod layouts;
 pub mod listing;
 pub mod multipart;
@@ -26,6 +31,7 @@ pub mod passthrough;
 pub mod range;
 pub mod route;
 pub mod sse;
+pub mod tags;
 pub mod upstream_response;
 pub mod xml;
 
@@ -54,6 +60,8 @@ pub struct RequestContext {
     /// What the signature says about the body (verified as it streams).
     pub payload: PayloadHash,
     pub s3: S3Request,
+    /// The client's address (for `aws:SourceIp`).
+    pub source_ip: Option<String>,
 }
 
 /// Serves an authenticated S3 request.
@@ -64,6 +72,12 @@ pub async fn handle(
     body: Incoming,
 ) -> Result<Response<ProxyBody>, S3Error> {
     use route::Operation::*;
+    access::authorize(state, ctx, &parts.headers).await?;
+    if let BucketConfig { subresource, .. } = &ctx.s3.operation
+        && bucket_config::SUBRESOURCES.contains(subresource)
+    {
+        return bucket_config::handle(state, ctx, parts, body, subresource).await;
+    }
     match (ctx.s3.operation.family(), &ctx.s3.operation) {
         (Family::SealedObject, PutObject) => object_put::put_object(state, ctx, parts, body).await,
         (Family::SealedObject, GetObject | HeadObject) => {

@@ -118,7 +118,10 @@ pub async fn create(
 ) -> Result<Response<ProxyBody>, S3Error> {
     let (bucket, key) = bucket_and_key(ctx)?;
     reject_reserved_metadata(&parts.headers)?;
-    let sse = sse::parse_write_headers(&parts.headers)?;
+    let sse = sse::with_bucket_default(
+        sse::parse_write_headers(&parts.headers)?,
+        &super::bucket_config::default_encryption(state, bucket)?,
+    );
     read_small_body(&parts, ctx, body).await?;
 
     let key_ref = object_put::choose_kms_key(state, &sse);

@@ -39,7 +39,10 @@ pub async fn put_object(
         .zip(ctx.s3.key.as_deref())
         .ok_or_else(|| S3Error::internal("PutObject without a key"))?;
     reject_reserved_metadata(&parts.headers)?;
-    let sse = sse::parse_write_headers(&parts.headers)?;
+    let sse = sse::with_bucket_default(
+        sse::parse_write_headers(&parts.headers)?,
+        &super::bucket_config::default_encryption(state, bucket)?,
+    );
     let declared = DeclaredDigests::from_request(&parts.headers, &ctx.payload)?;
     let plaintext_len = declared.length.ok_or_else(|| {
         S3Error::new(

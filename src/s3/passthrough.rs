@@ -30,6 +30,9 @@ pub async fn forward(
     parts: http::request::Parts,
     body: Incoming,
 ) -> Result<Response<ProxyBody>, S3Error> {
+    if ctx.s3.operation == super::route::Operation::DeleteObjects {
+        return delete_objects(state, ctx, parts, body).await;
+    }
     let response = exchange(state, ctx, parts, body).await?;
     let bucket = ctx.s3.bucket.as_deref().unwrap_or_default();
     match (&ctx.s3.operation, response.status().is_success()) {
@@ -38,12 +41,43 @@ pub async fn forward(
                 state.index.forget(bucket, key);
             }
         }
-        (super::route::Operation::DeleteObjects, true) => {
-            return forget_deleted(state, bucket, response).await;
+        (super::route::Operation::DeleteBucket, true) => {
+            super::bucket_config::forget(state, bucket);
         }
         _ => {}
     }
     upstream_response::relay(response).await
+}
+
+/// DeleteObjects: every key is authorised (as S3 authorises `s3:DeleteObject`
+/// per key) before the request goes upstream; one refused key refuses it all.
+async fn delete_objects(
+    state: &AppState,
+    ctx: &RequestContext,
+    parts: http::request::Parts,
+    body: Incoming,
+) -> Result<Response<ProxyBody>, S3Error> {
+    let bytes = read_small_body(&parts, ctx, body).await?;
+    let request: super::xml::DeleteRequest = super::xml::parse_xml(&bytes).map_err(|e| {
+        S3Error::new(
+            S3ErrorCode::MalformedXML,
+            format!("The XML you provided was not well-formed or did not validate against our published schema: {e}"),
+        )
+    })?;
+    for object in &request.objects {
+        let action = if object.version_id.is_some() {
+            "s3:DeleteObjectVersion"
+        } else {
+            "s3:DeleteObject"
+        };
+        super::access::authorize_object_action(state, ctx, &parts.headers, action, &object.key)?;
+    }
+    let bucket = ctx.s3.bucket.clone().unwrap_or_default();
+    let response = send(state, ctx, parts, bytes).await?;
+    if !response.status().is_success() {
+        return upstream_response::relay(response).await;
+    }
+    forget_deleted(state, &bucket, response).await
 }
 
 /// Relays a DeleteObjects result, dropping the index entries of the deleted keys.

@@ -28,6 +28,9 @@ pub struct SseRequest {
     /// The client's context: raw header value and parsed pairs.
     pub context: Option<(String, EncryptionContext)>,
     pub bucket_key_enabled: bool,
+    /// Whether the client sent `x-amz-server-side-encryption` at all; if not,
+    /// the bucket's default encryption applies ([`with_bucket_default`]).
+    pub explicit: bool,
 }
 
 fn text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, S3Error> {
@@ -44,7 +47,7 @@ fn text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, S3Err
 pub fn refuse_customer_keys(headers: &HeaderMap) -> Result<(), S3Error> {
     if SSE_C_HEADERS.iter().any(|h| headers.contains_key(*h)) {
         return Err(S3Error::not_implemented(
-            "SSE-C (server-side encryption with customer-provided keys)",
+            "SSE-C (server-side encryption with customer-provided keys): s3seal encrypts every object under its own KMS (server.require_encryption)",
         ));
     }
     Ok(())
@@ -98,7 +101,34 @@ pub fn parse_write_headers(headers: &HeaderMap) -> Result<SseRequest, S3Error> {
         kms_key,
         context,
         bucket_key_enabled,
+        explicit: headers.contains_key(SSE),
     })
+}
+
+/// An upload without SSE headers gets the bucket's default encryption, as on
+/// S3 (`AES256` unless PutBucketEncryption set an SSE-KMS key).
+pub fn with_bucket_default(
+    request: SseRequest,
+    default: &crate::s3::bucket_config::BucketEncryption,
+) -> SseRequest {
+    if request.explicit {
+        return request;
+    }
+    let kms = default.algorithm == "aws:kms";
+    SseRequest {
+        mode: if kms {
+            SseMode::Kms
+        } else {
+            SseMode::S3Managed
+        },
+        kms_key: if kms {
+            default.kms_key_id.clone()
+        } else {
+            None
+        },
+        bucket_key_enabled: request.bucket_key_enabled || default.bucket_key_enabled,
+        ..request
+    }
 }
 
 /// S3 rejects SSE request headers on GET/HEAD: the object's own settings apply.
@@ -206,7 +236,30 @@ mod tests {
     #[test]
     fn write_headers() {
         let r = parse_write_headers(&headers(&[])).unwrap();
-        assert_eq!((r.mode, r.kms_key), (SseMode::Kms, None));
+        assert_eq!(
+            (r.mode, r.kms_key.clone(), r.explicit),
+            (SseMode::Kms, None, false)
+        );
+        let kms_default = crate::s3::bucket_config::BucketEncryption {
+            algorithm: "aws:kms".into(),
+            kms_key_id: Some("alias/b".into()),
+            bucket_key_enabled: true,
+        };
+        let d = with_bucket_default(r.clone(), &kms_default);
+        assert_eq!(
+            (d.mode, d.kms_key.as_deref(), d.bucket_key_enabled),
+            (SseMode::Kms, Some("alias/b"), true)
+        );
+        let d = with_bucket_default(
+            r,
+            &crate::s3::bucket_config::BucketEncryption::aws_default(),
+        );
+        assert_eq!((d.mode, d.kms_key), (SseMode::S3Managed, None));
+        let explicit = parse_write_headers(&headers(&[(SSE, "aws:kms")])).unwrap();
+        assert_eq!(
+            with_bucket_default(explicit.clone(), &kms_default),
+            explicit
+        );
         let r = parse_write_headers(&headers(&[(SSE, "AES256")])).unwrap();
         assert_eq!(r.mode, SseMode::S3Managed);
         let r = parse_write_headers(&headers(&[(SSE, "aws:kms"), (SSE_KMS_KEY_ID, "alias/x")]))

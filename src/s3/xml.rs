@@ -90,6 +90,21 @@ pub struct ListedPart {
     pub size: u64,
 }
 
+/// A client's DeleteObjects body (the keys; s3seal authorises each).
+#[derive(Debug, Deserialize)]
+pub struct DeleteRequest {
+    #[serde(rename = "Object", default)]
+    pub objects: Vec<DeleteRequestObject>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeleteRequestObject {
+    #[serde(rename = "Key")]
+    pub key: String,
+    #[serde(rename = "VersionId")]
+    pub version_id: Option<String>,
+}
+
 /// The upstream's answer to DeleteObjects (only what s3seal needs from it).
 #[derive(Debug, Deserialize)]
 pub struct DeleteResult {
@@ -182,6 +197,11 @@ pub fn parse_upstream<T: serde::de::DeserializeOwned>(
     what: &str,
 ) -> Result<T, S3Error> {
     parse(xml).map_err(|e| S3Error::internal(format!("the upstream's {what} is not valid: {e}")))
+}
+
+/// Parses a small XML document into `T`.
+pub fn parse_xml<T: serde::de::DeserializeOwned>(xml: &[u8]) -> Result<T, quick_xml::DeError> {
+    parse(xml)
 }
 
 fn parse<T: serde::de::DeserializeOwned>(xml: &[u8]) -> Result<T, quick_xml::DeError> {

@@ -95,7 +95,12 @@ async fn serve_request(
             parts.headers.contains_key("x-amz-copy-source"),
         )?;
         operation = Some(s3.operation.name());
+        let source_ip = parts
+            .extensions
+            .get::<PeerAddr>()
+            .map(|p| p.0.ip().to_string());
         let ctx = RequestContext {
+            source_ip,
             request_id: request_id.clone(),
             principal: auth.principal,
             payload: auth.payload,

@@ -25,6 +25,8 @@ const LAYOUTS: TableDefinition<&str, &[u8]> = TableDefinition::new("sealed_layou
 const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("multipart_uploads");
 /// KMS grants by grant id.
 const GRANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("kms_grants");
+/// Per-bucket settings s3seal enforces itself: bucket policy, default encryption.
+const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("bucket_settings");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -72,6 +74,7 @@ impl Store {
         io_err!(txn.open_table(LAYOUTS))?;
         io_err!(txn.open_table(UPLOADS))?;
         io_err!(txn.open_table(GRANTS))?;
+        io_err!(txn.open_table(BUCKETS))?;
         io_err!(txn.commit())?;
         Ok(Store { db })
     }
@@ -297,6 +300,21 @@ impl Store {
             out.push(decode("kms_grants", value.value())?);
         }
         Ok(out)
+    }
+
+    pub fn get_bucket_settings<T: DeserializeOwned>(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<T>, StoreError> {
+        self.get_json(BUCKETS, "bucket_settings", bucket)
+    }
+
+    pub fn put_bucket_settings<T: Serialize>(
+        &self,
+        bucket: &str,
+        settings: Option<&T>,
+    ) -> Result<(), StoreError> {
+        self.put_json(BUCKETS, bucket, settings)
     }
 
     pub fn get_layout<T: DeserializeOwned>(
