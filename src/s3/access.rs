@@ -25,6 +25,10 @@ pub struct RequestDetails<'a> {
     pub headers: &'a HeaderMap,
     /// Object tags, when a policy needs them and the upstream provides them.
     pub existing_tags: Option<HashMap<String, String>>,
+    /// For requests inside a multipart upload (UploadPart, Complete…): the
+    /// upload's encryption, which S3 treats as the request's own (the client
+    /// sent the SSE headers with CreateMultipartUpload only).
+    pub upload_encryption: Option<(String, Option<String>)>,
 }
 
 /// Refuses the request unless the bucket's policy (or ownership) allows
@@ -50,6 +54,7 @@ pub async fn authorize(
     let details = RequestDetails {
         headers,
         existing_tags,
+        upload_encryption: upload_encryption(state, ctx),
     };
     let resource = resource_arn(Some(bucket), ctx.s3.key.as_deref());
     for action in actions {
@@ -81,6 +86,7 @@ pub async fn authorize(
         let source_details = RequestDetails {
             headers,
             existing_tags: None,
+            upload_encryption: None,
         };
         check(
             state,
@@ -110,6 +116,7 @@ pub fn authorize_object_action(
     let details = RequestDetails {
         headers,
         existing_tags: None,
+        upload_encryption: None,
     };
     check(
         state,
@@ -120,6 +127,21 @@ pub fn authorize_object_action(
         &resource_arn(Some(bucket), Some(key)),
         &details,
     )
+}
+
+/// The encryption of the multipart upload a request belongs to, if any.
+fn upload_encryption(state: &AppState, ctx: &RequestContext) -> Option<(String, Option<String>)> {
+    if !matches!(
+        ctx.s3.operation,
+        Operation::UploadPart | Operation::UploadPartCopy | Operation::CompleteMultipartUpload
+    ) {
+        return None;
+    }
+    let (_, record) = super::multipart::UploadRecord::load(state, ctx).ok()?;
+    let metadata = record.sealed_metadata().ok()?;
+    let key = (metadata.sse == crate::seal::metadata::SseMode::Kms)
+        .then(|| state.kms.key_arn(&metadata.kms_key_id));
+    Some((metadata.sse.header_value().to_string(), key))
 }
 
 fn bucket_policy(state: &AppState, bucket: &str) -> Result<Option<PolicyDocument>, S3Error> {
@@ -220,6 +242,12 @@ fn facts(
     facts.set_one("s3:signatureversion", "AWS4-HMAC-SHA256");
     facts.set_one("s3:authType", "REST-HEADER");
     let header = |name: &str| details.headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some((mode, key)) = &details.upload_encryption {
+        facts.set_one("s3:x-amz-server-side-encryption", mode.clone());
+        if let Some(key) = key {
+            facts.set_one("s3:x-amz-server-side-encryption-aws-kms-key-id", key.clone());
+        }
+    }
     if let Some(sse) = header("x-amz-server-side-encryption") {
         facts.set_one("s3:x-amz-server-side-encryption", sse);
     }
