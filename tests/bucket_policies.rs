@@ -113,7 +113,9 @@ fn deny_uploads_that_are_not_sse_kms() {
         "aws:kms"
     );
     assert!(
-        s3seal.log().contains(r#"sid="DenyUnencryptedObjectUploads""#),
+        s3seal
+            .log()
+            .contains(r#"sid="DenyUnencryptedObjectUploads""#),
         "denials are logged with the Sid"
     );
 

@@ -165,6 +165,171 @@ mod tests {
         assert_eq!(doc.evaluate(&other_account), Decision::NotApplicable);
     }
 
+    /// (operator, policy value, a request value that matches, one that does not).
+    const OPERATORS: &[(&str, &str, &str, &str)] = &[
+        ("StringEquals", "aws:kms", "aws:kms", "AES256"),
+        ("StringNotEquals", "aws:kms", "AES256", "aws:kms"),
+        ("StringEqualsIgnoreCase", "AWS:KMS", "aws:kms", "AES256"),
+        ("StringNotEqualsIgnoreCase", "AWS:KMS", "AES256", "aws:kms"),
+        ("StringLike", "home/*", "home/a", "work/a"),
+        ("StringNotLike", "home/*", "work/a", "home/a"),
+        ("NumericEquals", "10", "10", "11"),
+        ("NumericNotEquals", "10", "11", "10"),
+        ("NumericLessThan", "10", "9", "10"),
+        ("NumericLessThanEquals", "10", "10", "11"),
+        ("NumericGreaterThan", "10", "11", "10"),
+        ("NumericGreaterThanEquals", "10", "10", "9"),
+        (
+            "DateEquals",
+            "2026-01-01T00:00:00Z",
+            "2026-01-01T00:00:00Z",
+            "2026-01-02T00:00:00Z",
+        ),
+        (
+            "DateNotEquals",
+            "2026-01-01T00:00:00Z",
+            "2026-01-02T00:00:00Z",
+            "2026-01-01T00:00:00Z",
+        ),
+        (
+            "DateLessThan",
+            "2026-01-01T00:00:00Z",
+            "2025-12-31T23:59:59Z",
+            "2026-01-01T00:00:00Z",
+        ),
+        (
+            "DateLessThanEquals",
+            "2026-01-01T00:00:00Z",
+            "2026-01-01T00:00:00Z",
+            "2026-01-01T00:00:01Z",
+        ),
+        (
+            "DateGreaterThan",
+            "2026-01-01T00:00:00Z",
+            "2026-01-01T00:00:01Z",
+            "2026-01-01T00:00:00Z",
+        ),
+        (
+            "DateGreaterThanEquals",
+            "2026-01-01T00:00:00Z",
+            "2026-01-01T00:00:00Z",
+            "2025-12-31T00:00:00Z",
+        ),
+        ("Bool", "true", "true", "false"),
+        ("IpAddress", "10.0.0.0/8", "10.1.2.3", "192.168.0.1"),
+        ("NotIpAddress", "10.0.0.0/8", "192.168.0.1", "10.1.2.3"),
+        (
+            "ArnEquals",
+            "arn:aws:iam::000000000000:user/a",
+            "arn:aws:iam::000000000000:user/a",
+            "arn:aws:iam::000000000000:user/b",
+        ),
+        (
+            "ArnNotEquals",
+            "arn:aws:iam::000000000000:user/a",
+            "arn:aws:iam::000000000000:user/b",
+            "arn:aws:iam::000000000000:user/a",
+        ),
+        (
+            "ArnLike",
+            "arn:aws:iam::*:user/a*",
+            "arn:aws:iam::000000000000:user/ab",
+            "arn:aws:iam::000000000000:role/a",
+        ),
+        (
+            "ArnNotLike",
+            "arn:aws:iam::*:user/a*",
+            "arn:aws:iam::000000000000:role/a",
+            "arn:aws:iam::000000000000:user/ab",
+        ),
+    ];
+
+    /// A deny policy with one condition on `test:key`.
+    fn deny_if(operator: &str, value: &str) -> PolicyDocument {
+        PolicyDocument::parse(
+            &serde_json::json!({"Statement": [{"Sid": "t", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                "Resource": "*", "Condition": {operator: {"test:key": value}}}]})
+            .to_string(),
+            true,
+        )
+        .unwrap()
+    }
+
+    fn request(value: Option<&str>) -> RequestFacts {
+        let mut f = facts("a", "s3:PutObject", "arn:aws:s3:::b/k");
+        if let Some(v) = value {
+            f.set_one("test:key", v);
+        }
+        f
+    }
+
+    #[test]
+    fn every_operator_and_its_if_exists_form() {
+        for (operator, policy, matching, other) in OPERATORS {
+            let negated = operator.contains("Not");
+            let plain = deny_if(operator, policy);
+            assert_eq!(
+                plain.evaluate(&request(Some(matching))),
+                Decision::Deny,
+                "{operator} {matching}"
+            );
+            assert_eq!(
+                plain.evaluate(&request(Some(other))),
+                Decision::NotApplicable,
+                "{operator} {other}"
+            );
+            let missing = if negated {
+                Decision::Deny
+            } else {
+                Decision::NotApplicable
+            };
+            assert_eq!(
+                plain.evaluate(&request(None)),
+                missing,
+                "{operator} with the key missing"
+            );
+            let if_exists = deny_if(&format!("{operator}IfExists"), policy);
+            assert_eq!(
+                if_exists.evaluate(&request(Some(matching))),
+                Decision::Deny,
+                "{operator}IfExists {matching}"
+            );
+            assert_eq!(
+                if_exists.evaluate(&request(Some(other))),
+                Decision::NotApplicable,
+                "{operator}IfExists {other}"
+            );
+            assert_eq!(
+                if_exists.evaluate(&request(None)),
+                Decision::Deny,
+                "{operator}IfExists with the key missing"
+            );
+        }
+        let null_true = deny_if("Null", "true");
+        assert_eq!(null_true.evaluate(&request(None)), Decision::Deny);
+        assert_eq!(
+            null_true.evaluate(&request(Some("x"))),
+            Decision::NotApplicable
+        );
+        let null_false = deny_if("Null", "false");
+        assert_eq!(null_false.evaluate(&request(Some("x"))), Decision::Deny);
+        assert_eq!(null_false.evaluate(&request(None)), Decision::NotApplicable);
+    }
+
+    #[test]
+    fn explained_decisions_name_the_statement() {
+        let doc = deny_if("StringEquals", "x");
+        assert_eq!(
+            doc.evaluate_explained(&request(Some("x"))),
+            (Decision::Deny, Some("t".into()))
+        );
+        assert_eq!(
+            doc.evaluate_explained(&request(Some("y"))),
+            (Decision::NotApplicable, None)
+        );
+        assert!(doc.mentions_condition_key("TEST:"));
+    }
+
     #[test]
     fn not_elements_and_conditions() {
         let doc = PolicyDocument::parse(

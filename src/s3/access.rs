@@ -245,7 +245,10 @@ fn facts(
     if let Some((mode, key)) = &details.upload_encryption {
         facts.set_one("s3:x-amz-server-side-encryption", mode.clone());
         if let Some(key) = key {
-            facts.set_one("s3:x-amz-server-side-encryption-aws-kms-key-id", key.clone());
+            facts.set_one(
+                "s3:x-amz-server-side-encryption-aws-kms-key-id",
+                key.clone(),
+            );
         }
     }
     if let Some(sse) = header("x-amz-server-side-encryption") {
