@@ -273,6 +273,18 @@ fn copies_rewrap_keys_and_rekey_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let small = test_data(3 * MIB + 1, 11);
     let big = test_data(2 * CLI_PART + 5, 12);
+    // Both buckets default to SSE-KMS under s3seal's default key, so uploads and
+    // copies without SSE headers report that key.
+    for bucket in [&b, &b2] {
+        ok(&s3seal.aws(&[
+            "s3api",
+            "put-bucket-encryption",
+            "--bucket",
+            bucket,
+            "--server-side-encryption-configuration",
+            r#"{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"aws:kms"}}]}"#,
+        ]));
+    }
     let small_file = temp_file(dir.path(), "small", &small);
     let big_file = temp_file(dir.path(), "big", &big);
     ok(&s3seal.put_file(
