@@ -7,6 +7,7 @@
 //! hashes every frame once and fails at the end of the stream on a mismatch,
 //! which aborts the upstream request before anything is committed.
 
+pub mod aws_chunked;
 pub mod checksum;
 pub mod verifying_body;
 
