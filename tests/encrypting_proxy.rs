@@ -608,6 +608,13 @@ fn content_free_operations_pass_through_and_others_are_refused() {
 }
 
 #[test]
+fn aws_chunked_uploads_are_decoded_and_verified() {
+    let s3seal = S3seal::start();
+    let b = make_bucket(&s3seal, "chunked");
+    ok(&s3seal.python("chunked_uploads.py", &["run", &b]));
+}
+
+#[test]
 fn reserved_metadata_and_sse_c_are_rejected() {
     let s3seal = S3seal::start();
     let b = make_bucket(&s3seal, "reserved");

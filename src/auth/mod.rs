@@ -40,6 +40,9 @@ pub enum PayloadHash {
 pub struct AuthContext {
     pub principal: Principal,
     pub payload: PayloadHash,
+    /// For `STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]` bodies: what
+    /// verifying each chunk's signature needs.
+    pub chunk_signing: Option<crate::integrity::aws_chunked::ChunkSigning>,
 }
 
 pub struct Authenticator {
@@ -162,7 +165,24 @@ impl Authenticator {
             .with_detail("StringToSign", sts)
             .with_detail("CanonicalRequest", String::from_utf8_lossy(&creq).into_owned()));
         }
-        Ok(AuthContext { principal, payload })
+        let chunk_signing = match &payload {
+            PayloadHash::Streaming(mode)
+                if mode.starts_with("STREAMING-AWS4-HMAC-SHA256-PAYLOAD") =>
+            {
+                Some(crate::integrity::aws_chunked::ChunkSigning {
+                    signing_key: zeroize::Zeroizing::new(key),
+                    amz_date: amz_date.text.clone(),
+                    scope: auth.scope(),
+                    seed_signature: auth.signature.to_string(),
+                })
+            }
+            _ => None,
+        };
+        Ok(AuthContext {
+            principal,
+            payload,
+            chunk_signing,
+        })
     }
 
     fn check_scope(

@@ -48,7 +48,9 @@ pub struct ChunkSigning {
 
 impl std::fmt::Debug for ChunkSigning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChunkSigning").field("scope", &self.scope).finish_non_exhaustive()
+        f.debug_struct("ChunkSigning")
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
     }
 }
 
@@ -80,9 +82,14 @@ enum State {
     /// Reading `<hex size>[;chunk-signature=…]\r\n`.
     ChunkHeader,
     /// Inside a chunk's data.
-    Data { remaining: u64, signature: Option<String> },
+    Data {
+        remaining: u64,
+        signature: Option<String>,
+    },
     /// The `\r\n` after a chunk's data.
-    DataEnd { signature: Option<String> },
+    DataEnd {
+        signature: Option<String>,
+    },
     /// After the final (empty) chunk: trailer lines until an empty line.
     Trailers,
     Done,
@@ -144,7 +151,9 @@ impl<B> AwsChunkedBody<B> {
                 self.buf.advance(2);
                 Ok(Some(line))
             }
-            None if self.buf.len() > MAX_LINE => Err(malformed("an aws-chunked header line is too long")),
+            None if self.buf.len() > MAX_LINE => {
+                Err(malformed("an aws-chunked header line is too long"))
+            }
             None => Ok(None),
         }
     }
@@ -154,17 +163,25 @@ impl<B> AwsChunkedBody<B> {
         loop {
             match &mut self.state {
                 State::ChunkHeader => {
-                    let Some(line) = self.line()? else { return Ok(None) };
+                    let Some(line) = self.line()? else {
+                        return Ok(None);
+                    };
                     let (size, signature) = self.parse_chunk_header(&line)?;
                     self.chunk_hash = Sha256::new();
                     self.state = if size == 0 {
                         self.verify_chunk(signature.as_deref())?;
                         State::Trailers
                     } else {
-                        State::Data { remaining: size, signature }
+                        State::Data {
+                            remaining: size,
+                            signature,
+                        }
                     };
                 }
-                State::Data { remaining, signature } => {
+                State::Data {
+                    remaining,
+                    signature,
+                } => {
                     if self.buf.is_empty() {
                         return Ok(None);
                     }
@@ -183,7 +200,9 @@ impl<B> AwsChunkedBody<B> {
                         return Ok(None);
                     }
                     if &self.buf[..2] != b"\r\n" {
-                        return Err(malformed("an aws-chunked chunk is longer than its declared size"));
+                        return Err(malformed(
+                            "an aws-chunked chunk is longer than its declared size",
+                        ));
                     }
                     self.buf.advance(2);
                     let signature = signature.take();
@@ -191,7 +210,9 @@ impl<B> AwsChunkedBody<B> {
                     self.state = State::ChunkHeader;
                 }
                 State::Trailers => {
-                    let Some(line) = self.line()? else { return Ok(None) };
+                    let Some(line) = self.line()? else {
+                        return Ok(None);
+                    };
                     if line.is_empty() {
                         self.finish_trailers()?;
                         self.state = State::Done;
@@ -210,13 +231,17 @@ impl<B> AwsChunkedBody<B> {
     }
 
     fn parse_chunk_header(&self, line: &[u8]) -> Result<(u64, Option<String>), S3Error> {
-        let line = std::str::from_utf8(line).map_err(|_| malformed("an aws-chunked header is not ASCII"))?;
+        let line = std::str::from_utf8(line)
+            .map_err(|_| malformed("an aws-chunked header is not ASCII"))?;
         let (size, extension) = match line.split_once(';') {
             Some((size, ext)) => (size, Some(ext)),
             None => (line, None),
         };
-        let size = u64::from_str_radix(size.trim(), 16)
-            .map_err(|_| malformed(format!("an aws-chunked chunk size is not hexadecimal: {size:?}")))?;
+        let size = u64::from_str_radix(size.trim(), 16).map_err(|_| {
+            malformed(format!(
+                "an aws-chunked chunk size is not hexadecimal: {size:?}"
+            ))
+        })?;
         if size > MAX_CHUNK {
             return Err(malformed("an aws-chunked chunk is larger than 16 MiB"));
         }
@@ -227,7 +252,11 @@ impl<B> AwsChunkedBody<B> {
                     .ok_or_else(|| malformed("an aws-chunked chunk has no valid chunk-signature"))?
                     .to_string(),
             ),
-            (None, Some(_)) => return Err(malformed("a signed aws-chunked chunk has no chunk-signature")),
+            (None, Some(_)) => {
+                return Err(malformed(
+                    "a signed aws-chunked chunk has no chunk-signature",
+                ));
+            }
             (_, None) => None,
         };
         Ok((size, signature))
@@ -263,8 +292,10 @@ impl<B> AwsChunkedBody<B> {
         }
         self.canonical_trailers
             .extend_from_slice(format!("{name}:{value}\n").as_bytes());
-        let header = HeaderName::try_from(name.as_str()).map_err(|_| malformed("a trailer name is invalid"))?;
-        let value = HeaderValue::try_from(value).map_err(|_| malformed("a trailer value is invalid"))?;
+        let header = HeaderName::try_from(name.as_str())
+            .map_err(|_| malformed("a trailer name is invalid"))?;
+        let value =
+            HeaderValue::try_from(value).map_err(|_| malformed("a trailer value is invalid"))?;
         self.trailers.insert(header, value);
         Ok(())
     }
@@ -332,7 +363,11 @@ where
                     this.failed = true;
                     return Poll::Ready(Some(Err(err.into())));
                 }
-                None => return this.fail(malformed("the aws-chunked body ended before its final chunk")),
+                None => {
+                    return this.fail(malformed(
+                        "the aws-chunked body ended before its final chunk",
+                    ));
+                }
             }
         }
     }
@@ -357,7 +392,8 @@ mod tests {
             signing_key: Zeroizing::new(key),
             amz_date: "20130524T000000Z".into(),
             scope: "20130524/us-east-1/s3/aws4_request".into(),
-            seed_signature: "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9".into(),
+            seed_signature: "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9"
+                .into(),
         }
     }
 
@@ -389,14 +425,20 @@ mod tests {
         out
     }
 
-    fn decode(body: Vec<u8>, signing: Option<ChunkSigning>, split: usize) -> Result<(Vec<u8>, HeaderMap), String> {
+    fn decode(
+        body: Vec<u8>,
+        signing: Option<ChunkSigning>,
+        split: usize,
+    ) -> Result<(Vec<u8>, HeaderMap), String> {
         let parts: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = body
             .chunks(split)
             .map(|c| Ok(Frame::data(Bytes::copy_from_slice(c))))
             .collect();
         let inner = http_body_util::StreamBody::new(futures_util::stream::iter(parts));
         let decoder = AwsChunkedBody::new(inner, signing, FailureSlot::default());
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let collected = decoder.collect().await.map_err(|e| e.to_string())?;
             let trailers = collected.trailers().cloned().unwrap_or_default();
@@ -427,13 +469,17 @@ mod tests {
         let unsigned_header = b"5\r\nhello\r\n0\r\n\r\n".to_vec();
         assert!(decode(unsigned_header.clone(), Some(aws_example_signing()), 3).is_err());
         assert!(decode(b"zz\r\n".to_vec(), None, 3).is_err());
-        assert!(decode(b"3\r\nabcd\r\n0\r\n\r\n".to_vec(), None, 3).is_err(), "chunk longer than declared");
+        assert!(
+            decode(b"3\r\nabcd\r\n0\r\n\r\n".to_vec(), None, 3).is_err(),
+            "chunk longer than declared"
+        );
         assert!(decode(b"0\r\n\r\nextra".to_vec(), None, 3).is_err());
     }
 
     #[test]
     fn unsigned_bodies_with_trailers() {
-        let body = b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n".to_vec();
+        let body =
+            b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n".to_vec();
         for split in [1, 4, 100] {
             let (data, trailers) = decode(body.clone(), None, split).unwrap();
             assert_eq!(data, b"hello world");

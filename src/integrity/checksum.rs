@@ -101,7 +101,10 @@ impl ChecksumHasher {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeclaredChecksum {
     pub algorithm: ChecksumAlgorithm,
+    /// The expected digest; empty until the trailer brings it if `from_trailer`.
     pub value: Vec<u8>,
+    /// Declared with `x-amz-trailer`: the value comes after the body.
+    pub from_trailer: bool,
 }
 
 impl DeclaredChecksum {
@@ -122,22 +125,51 @@ impl DeclaredChecksum {
                     "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
                 ));
             }
-            let decoded = B64
-                .decode(value.as_bytes())
-                .ok()
-                .filter(|d| d.len() == algorithm.digest_len())
-                .ok_or_else(|| {
-                    S3Error::new(
-                        S3ErrorCode::InvalidRequest,
-                        format!("Value for {} header is invalid.", algorithm.header_name()),
-                    )
-                })?;
             found = Some(DeclaredChecksum {
                 algorithm,
-                value: decoded,
+                value: Self::decode_value(algorithm, value)?,
+                from_trailer: false,
             });
         }
         Ok(found)
+    }
+
+    /// The checksum an `x-amz-trailer: x-amz-checksum-<algorithm>` header announces.
+    pub fn announced_in_trailer(headers: &HeaderMap) -> Result<Option<Self>, S3Error> {
+        let Some(name) = headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()) else {
+            return Ok(None);
+        };
+        let name = name.trim().to_ascii_lowercase();
+        let algorithm = ChecksumAlgorithm::ALL
+            .into_iter()
+            .find(|a| a.header_name() == name)
+            .ok_or_else(|| {
+                S3Error::new(
+                    S3ErrorCode::InvalidRequest,
+                    format!("x-amz-trailer names an unsupported trailer: {name}"),
+                )
+            })?;
+        Ok(Some(DeclaredChecksum {
+            algorithm,
+            value: Vec::new(),
+            from_trailer: true,
+        }))
+    }
+
+    /// Decodes a base64 checksum value of `algorithm`.
+    pub fn decode_value(
+        algorithm: ChecksumAlgorithm,
+        value: &http::HeaderValue,
+    ) -> Result<Vec<u8>, S3Error> {
+        B64.decode(value.as_bytes())
+            .ok()
+            .filter(|d| d.len() == algorithm.digest_len())
+            .ok_or_else(|| {
+                S3Error::new(
+                    S3ErrorCode::InvalidRequest,
+                    format!("Value for {} header is invalid.", algorithm.header_name()),
+                )
+            })
     }
 }
 

@@ -33,14 +33,17 @@ pub struct DeclaredDigests {
 
 impl DeclaredDigests {
     pub fn from_request(headers: &HeaderMap, payload: &PayloadHash) -> Result<Self, S3Error> {
+        let streaming = matches!(payload, PayloadHash::Streaming(_));
         let sha256 = match payload {
             PayloadHash::Sha256(digest) => Some(*digest),
             PayloadHash::Unsigned => None,
-            PayloadHash::Streaming(mode) => {
+            PayloadHash::Streaming(mode) if mode.contains("ECDSA") => {
                 return Err(S3Error::not_implemented(format!(
-                    "aws-chunked uploads ({mode})"
+                    "SigV4a aws-chunked uploads ({mode})"
                 )));
             }
+            // Every chunk is verified by the aws-chunked decoder instead.
+            PayloadHash::Streaming(_) => None,
         };
         let content_md5 = match headers.get("content-md5") {
             None => None,
@@ -56,7 +59,14 @@ impl DeclaredDigests {
                     })?,
             ),
         };
-        let length = match headers.get(http::header::CONTENT_LENGTH) {
+        // An aws-chunked body's own length includes the framing; the
+        // object's is x-amz-decoded-content-length.
+        let length_header = if streaming {
+            "x-amz-decoded-content-length"
+        } else {
+            "content-length"
+        };
+        let length = match headers.get(length_header) {
             None => None,
             Some(v) => Some(
                 v.to_str()
@@ -68,7 +78,10 @@ impl DeclaredDigests {
         Ok(DeclaredDigests {
             sha256,
             content_md5,
-            checksum: DeclaredChecksum::from_headers(headers)?,
+            checksum: match DeclaredChecksum::from_headers(headers)? {
+                Some(checksum) => Some(checksum),
+                None => DeclaredChecksum::announced_in_trailer(headers)?,
+            },
             length,
         })
     }

@@ -19,7 +19,10 @@ pub struct VerifyingBody<B> {
     inner: B,
     sha256: Option<(Sha256, [u8; 32])>,
     md5: Option<(Md5, [u8; 16])>,
+    /// Hasher, algorithm, expected digest (from a header, or from the trailer
+    /// when `awaiting_trailer`).
     checksum: Option<(ChecksumHasher, ChecksumAlgorithm, Vec<u8>)>,
+    awaiting_trailer: bool,
     declared_length: Option<u64>,
     received: u64,
     done: bool,
@@ -32,6 +35,7 @@ impl<B> VerifyingBody<B> {
             inner,
             sha256: declared.sha256.map(|d| (Sha256::new(), d)),
             md5: declared.content_md5.map(|d| (Md5::new(), d)),
+            awaiting_trailer: declared.checksum.as_ref().is_some_and(|c| c.from_trailer),
             checksum: declared
                 .checksum
                 .map(|c| (c.algorithm.hasher(), c.algorithm, c.value)),
@@ -53,6 +57,20 @@ impl<B> VerifyingBody<B> {
         if let Some((h, _, _)) = &mut self.checksum {
             h.update(data);
         }
+    }
+
+    fn take_trailer_checksum(&mut self, trailers: &http::HeaderMap) -> Result<(), S3Error> {
+        if !self.awaiting_trailer {
+            return Ok(());
+        }
+        let Some((_, algorithm, expected)) = &mut self.checksum else {
+            return Ok(());
+        };
+        if let Some(value) = trailers.get(algorithm.header_name()) {
+            *expected = super::DeclaredChecksum::decode_value(*algorithm, value)?;
+            self.awaiting_trailer = false;
+        }
+        Ok(())
     }
 
     /// Checks every declared digest; called once, at the end of the body.
@@ -87,6 +105,17 @@ impl<B> VerifyingBody<B> {
                 "The Content-MD5 you specified did not match what we received.",
             ));
         }
+        if let Some((_, algorithm, _)) = &self.checksum
+            && self.awaiting_trailer
+        {
+            return Err(S3Error::new(
+                S3ErrorCode::InvalidRequest,
+                format!(
+                    "x-amz-trailer announced {} but the body had no such trailer",
+                    algorithm.header_name()
+                ),
+            ));
+        }
         if let Some((h, algorithm, expected)) = self.checksum.take()
             && h.finalize() != expected
         {
@@ -119,6 +148,18 @@ where
             return Poll::Ready(None);
         }
         match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+            Some(Ok(frame)) if frame.is_trailers() => {
+                // aws-chunked trailers: take the announced checksum, pass nothing on.
+                if let Ok(trailers) = frame.into_trailers()
+                    && let Err(err) = this.take_trailer_checksum(&trailers)
+                {
+                    this.done = true;
+                    let message = err.to_string();
+                    this.failure.record(err);
+                    return Poll::Ready(Some(Err(message.into())));
+                }
+                Pin::new(this).poll_frame(cx)
+            }
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
                     this.update(data);

@@ -477,6 +477,7 @@ async fn copy_by_resealing(
         declared,
         &data_key.plaintext,
         header,
+        crate::body::FailureSlot::default(),
     )
     .await?;
     if !response.status().is_success() {
@@ -631,6 +632,7 @@ pub async fn upload_part_copy(
         declared,
         &data_key,
         header,
+        crate::body::FailureSlot::default(),
     )
     .await?;
     if !response.status().is_success() {

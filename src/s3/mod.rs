@@ -45,6 +45,21 @@ use crate::state::AppState;
 use route::{Family, S3Request};
 
 impl RequestContext {
+    /// An object upload's body as plaintext bytes: aws-chunked framing is
+    /// decoded (and every chunk signature verified) on the way.
+    pub fn object_body(&self, body: Incoming, failure: &crate::body::FailureSlot) -> ProxyBody {
+        match &self.payload {
+            PayloadHash::Streaming(_) => {
+                crate::body::boxed(crate::integrity::aws_chunked::AwsChunkedBody::new(
+                    body,
+                    self.chunk_signing.clone(),
+                    failure.clone(),
+                ))
+            }
+            _ => crate::body::boxed(body),
+        }
+    }
+
     /// The caller as the KMS sees it when s3seal uses a key for this request:
     /// the S3 caller's own principal, via S3 (`kms:ViaService`).
     pub fn kms_caller(&self, state: &AppState) -> crate::kms::Caller {
@@ -62,6 +77,8 @@ pub struct RequestContext {
     pub s3: S3Request,
     /// The client's address (for `aws:SourceIp`).
     pub source_ip: Option<String>,
+    /// For signed aws-chunked bodies: what verifying their chunks needs.
+    pub chunk_signing: Option<crate::integrity::aws_chunked::ChunkSigning>,
 }
 
 /// Serves an authenticated S3 request.

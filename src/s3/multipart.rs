@@ -222,7 +222,9 @@ pub async fn upload_part(
         body: body::empty(),
         payload: UpstreamPayload::Unsigned,
     };
-    let response = send_sealed(state, request, body, declared, &data_key, header).await?;
+    let failure = crate::body::FailureSlot::default();
+    let body = ctx.object_body(body, &failure);
+    let response = send_sealed(state, request, body, declared, &data_key, header, failure).await?;
     if !response.status().is_success() {
         return upstream_response::relay_error(response).await;
     }

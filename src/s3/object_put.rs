@@ -94,7 +94,18 @@ pub async fn put_object(
         body: body::empty(),
         payload: UpstreamPayload::Unsigned,
     };
-    let response = send_sealed(state, request, body, declared, &data_key.plaintext, header).await?;
+    let failure = FailureSlot::default();
+    let body = ctx.object_body(body, &failure);
+    let response = send_sealed(
+        state,
+        request,
+        body,
+        declared,
+        &data_key.plaintext,
+        header,
+        failure,
+    )
+    .await?;
     if !response.status().is_success() {
         return upstream_response::relay_error(response).await;
     }
@@ -140,12 +151,12 @@ pub async fn send_sealed<B>(
     declared: DeclaredDigests,
     data_key: &DataKey,
     header: StreamHeader,
+    failure: FailureSlot,
 ) -> Result<Response<Incoming>, S3Error>
 where
     B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + Sync + 'static,
     B::Error: Into<crate::body::BoxError>,
 {
-    let failure = FailureSlot::default();
     let verified = VerifyingBody::new(body, declared, failure.clone());
     let sealed = SealingBody::new(verified, data_key, header, failure.clone())?;
     request.headers.insert(

@@ -133,6 +133,11 @@ pub async fn read_verified_body(
     body: Incoming,
     limit: usize,
 ) -> Result<Bytes, S3Error> {
+    if let crate::auth::PayloadHash::Streaming(mode) = payload {
+        return Err(S3Error::not_implemented(format!(
+            "aws-chunked bodies ({mode}) for this operation; they are supported for PutObject and UploadPart"
+        )));
+    }
     let declared = DeclaredDigests::from_request(&parts.headers, payload)?;
     let failure = FailureSlot::default();
     let verified = VerifyingBody::new(body, declared, failure.clone());

@@ -101,6 +101,7 @@ async fn serve_request(
             .map(|p| p.0.ip().to_string());
         let ctx = RequestContext {
             source_ip,
+            chunk_signing: auth.chunk_signing,
             request_id: request_id.clone(),
             principal: auth.principal,
             payload: auth.payload,
