@@ -131,3 +131,9 @@ fn sigterm_lets_in_flight_requests_finish() {
     let raw = json(&upstream_head(&b, "slow"));
     assert_eq!(raw["Metadata"]["s3seal-len"], "200000");
 }
+
+#[test]
+fn presigned_urls_work_with_curl_and_expire() {
+    let s3seal = S3seal::start();
+    ok(&s3seal.python("presigned.py", &["run", &bucket("presigned")]));
+}

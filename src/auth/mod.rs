@@ -58,14 +58,151 @@ impl Authenticator {
         }
     }
 
-    /// Verifies the request's SigV4 `Authorization` header for `service` ("s3").
+    /// Verifies the request's SigV4 signature for `service` ("s3"): the
+    /// `Authorization` header, or a presigned URL's query parameters.
     pub fn authenticate(
         &self,
         parts: &Parts,
         service: &str,
         now: SystemTime,
     ) -> Result<AuthContext, S3Error> {
+        if parts.headers.get("authorization").is_none() {
+            if query_param(parts, "X-Amz-Signature").is_some() {
+                return self.verify_presigned(parts, service, now);
+            }
+            if query_param(parts, "AWSAccessKeyId").is_some() {
+                return Err(S3Error::new(
+                    S3ErrorCode::InvalidRequest,
+                    "Signature Version 2 presigned URLs are not supported; presign with Signature Version 4 (aws configure set default.s3.signature_version s3v4)",
+                ));
+            }
+        }
         self.verify(parts, service, now, None)
+    }
+
+    /// SigV4 query authentication (presigned URLs): the signature covers the
+    /// URL (minus `X-Amz-Signature`) and the signed headers, with
+    /// `UNSIGNED-PAYLOAD` unless an `x-amz-content-sha256` header says otherwise.
+    fn verify_presigned(
+        &self,
+        parts: &Parts,
+        service: &str,
+        now: SystemTime,
+    ) -> Result<AuthContext, S3Error> {
+        let required = || {
+            S3Error::new(
+                S3ErrorCode::AccessDenied,
+                "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.",
+            )
+        };
+        let param = |name: &str| query_param(parts, name).ok_or_else(required);
+        if param("X-Amz-Algorithm")? != sigv4::ALGORITHM {
+            return Err(S3Error::new(
+                S3ErrorCode::AuthorizationHeaderMalformed,
+                "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"",
+            ));
+        }
+        let credential = param("X-Amz-Credential")?;
+        let signed_headers = param("X-Amz-SignedHeaders")?;
+        let signature = param("X-Amz-Signature")?;
+        let header_text = format!(
+            "Credential={credential}, SignedHeaders={signed_headers}, Signature={signature}"
+        );
+        let auth = AuthorizationHeader::parse(&header_text).map_err(malformed)?;
+        let (secret, principal) = self.credentials.lookup(auth.access_key_id).ok_or_else(|| {
+            S3Error::new(
+                S3ErrorCode::InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records.",
+            )
+            .with_detail("AWSAccessKeyId", auth.access_key_id)
+        })?;
+        let date_text = param("X-Amz-Date")?;
+        let at = time::PrimitiveDateTime::parse(
+            &date_text,
+            format_description!("[year][month][day]T[hour][minute][second]Z"),
+        )
+        .map_err(|_| {
+            malformed("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
+        })?
+        .assume_utc();
+        let expires: i64 = param("X-Amz-Expires")?
+            .parse()
+            .ok()
+            .filter(|e| (1..=604_800).contains(e))
+            .ok_or_else(|| {
+                S3Error::new(
+                    S3ErrorCode::AuthorizationHeaderMalformed,
+                    "X-Amz-Expires must be between 1 and 604800 seconds",
+                )
+            })?;
+        let now_at = OffsetDateTime::from(now);
+        if now_at > at + time::Duration::seconds(expires) {
+            return Err(
+                S3Error::new(S3ErrorCode::AccessDenied, "Request has expired")
+                    .with_detail("X-Amz-Expires", expires.to_string())
+                    .with_detail(
+                        "Expires",
+                        (at + time::Duration::seconds(expires)).to_string(),
+                    ),
+            );
+        }
+        if at > now_at + MAX_CLOCK_SKEW {
+            return Err(S3Error::new(
+                S3ErrorCode::AccessDenied,
+                "Request is not valid yet",
+            ));
+        }
+        let amz_date = RequestTime {
+            text: date_text.clone(),
+            at,
+        };
+        self.check_scope(&auth, &amz_date, service)?;
+        if !auth.signed_headers.contains(&"host") {
+            return Err(malformed("the host header must be signed"));
+        }
+        check_all_amz_headers_signed(parts, &auth.signed_headers)?;
+        let payload_hash_text = match single_header(parts, "x-amz-content-sha256")? {
+            Some(v) => std::str::from_utf8(v)
+                .map_err(|_| bad_content_sha256())?
+                .to_string(),
+            None => "UNSIGNED-PAYLOAD".to_string(),
+        };
+        let payload = parse_payload_hash(&payload_hash_text)?;
+        let canonical_query = sigv4::canonical_query(parts.uri.query(), Some("X-Amz-Signature"));
+        let creq = sigv4::canonical_request(
+            parts.method.as_str(),
+            parts.uri.path(),
+            &canonical_query,
+            &auth.signed_headers,
+            |name| {
+                parts
+                    .headers
+                    .get_all(name)
+                    .iter()
+                    .map(|v| v.as_bytes())
+                    .collect()
+            },
+            &payload_hash_text,
+        );
+        let sts = sigv4::string_to_sign(&amz_date.text, &auth.scope(), &creq);
+        let key = sigv4::signing_key(secret.expose(), auth.date, auth.region, auth.service);
+        if !sigv4::signatures_match(auth.signature, &sigv4::signature(&key, &sts)) {
+            return Err(S3Error::new(
+                S3ErrorCode::SignatureDoesNotMatch,
+                "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+            )
+            .with_detail("AWSAccessKeyId", auth.access_key_id));
+        }
+        if matches!(payload, PayloadHash::Streaming(_)) {
+            return Err(S3Error::not_implemented(
+                "aws-chunked bodies with presigned URLs",
+            ));
+        }
+        Ok(AuthContext {
+            principal,
+            payload,
+            chunk_signing: None,
+        })
     }
 
     /// Verifies a request of a service whose clients sign the body's hash
@@ -217,6 +354,29 @@ fn malformed(reason: &str) -> S3Error {
         S3ErrorCode::AuthorizationHeaderMalformed,
         format!("The authorization header is malformed; {reason}"),
     )
+}
+
+/// Query parameters that carry a presigned URL's authentication.
+pub const PRESIGN_PARAMS: [&str; 7] = [
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+    "X-Amz-Security-Token",
+];
+
+/// One decoded query parameter.
+fn query_param(parts: &Parts, name: &str) -> Option<String> {
+    parts.uri.query()?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
 }
 
 fn bad_content_sha256() -> S3Error {

@@ -313,6 +313,12 @@ fn parse_query(raw: Option<&str>) -> Result<Vec<(String, String)>, S3Error> {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             Ok((decode(k)?, decode(v)?))
         })
+        // A presigned URL's authentication parameters are s3seal's, not the operation's.
+        .filter(|pair: &Result<(String, String), S3Error>| {
+            pair.as_ref().map_or(true, |(k, _)| {
+                !crate::auth::PRESIGN_PARAMS.contains(&k.as_str())
+            })
+        })
         .collect()
 }
 
