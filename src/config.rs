@@ -63,6 +63,9 @@ pub struct ServerConfig {
     pub account_id: String,
     /// How long in-flight requests may run after SIGTERM/SIGINT.
     pub shutdown_grace_seconds: u64,
+    /// Base domain for virtual-hosted-style requests (`bucket.<domain>`);
+    /// path-style requests are served either way.
+    pub virtual_host_domain: Option<String>,
     /// The global guard: no request may store an object unencrypted, whatever
     /// bucket policies say. Requests that would (SSE-C, browser POST uploads,
     /// aws-chunked bodies) are refused. s3seal has no plaintext write path, so
@@ -77,6 +80,7 @@ impl Default for ServerConfig {
             region: "us-east-1".into(),
             account_id: "000000000000".into(),
             shutdown_grace_seconds: 30,
+            virtual_host_domain: None,
             require_encryption: true,
         }
     }

@@ -137,3 +137,18 @@ fn presigned_urls_work_with_curl_and_expire() {
     let s3seal = S3seal::start();
     ok(&s3seal.python("presigned.py", &["run", &bucket("presigned")]));
 }
+
+#[test]
+fn virtual_hosted_style_requests_name_the_bucket_in_the_host() {
+    let s3seal = S3seal::start_with(S3sealOptions {
+        env: vec![(
+            "S3SEAL_SERVER_VIRTUAL_HOST_DOMAIN".into(),
+            "s3.localhost".into(),
+        )],
+        ..Default::default()
+    });
+    ok(&s3seal.python(
+        "virtual_hosted.py",
+        &["run", "s3.localhost", &bucket("vhost")],
+    ));
+}

@@ -195,15 +195,28 @@ impl S3Request {
 
 /// Routes a path-style request.
 pub fn resolve(method: &Method, uri: &Uri, has_copy_source: bool) -> Result<S3Request, S3Error> {
+    resolve_for_host(method, uri, has_copy_source, None)
+}
+
+/// Like [`resolve`], for a request whose `Host` names its bucket
+/// (virtual-hosted style): `virtual_bucket` is that bucket, and the whole path is the key.
+pub fn resolve_for_host(
+    method: &Method,
+    uri: &Uri,
+    has_copy_source: bool,
+    virtual_bucket: Option<&str>,
+) -> Result<S3Request, S3Error> {
     let query = parse_query(uri.query())?;
     let path = uri.path().strip_prefix('/').unwrap_or(uri.path());
-    let (bucket, key) = match path.split_once('/') {
-        Some((bucket, key)) => (bucket, Some(key)),
-        None => (path, None),
+    let (bucket, key) = match (virtual_bucket, path.split_once('/')) {
+        (Some(bucket), _) => (bucket, (!path.is_empty()).then_some(path)),
+        (None, Some((bucket, key))) => (bucket, Some(key)),
+        (None, None) => (path, None),
     };
-    let bucket = match bucket {
-        "" => None,
-        b => Some(decode(b)?),
+    let bucket = match (bucket, virtual_bucket) {
+        ("", _) => None,
+        (b, Some(_)) => Some(b.to_string()),
+        (b, None) => Some(decode(b)?),
     };
     if let Some(b) = &bucket {
         validate_bucket_name(b)?;
@@ -347,6 +360,22 @@ mod tests {
         resolve(&method, &uri.parse().unwrap(), false)
             .unwrap()
             .operation
+    }
+
+    #[test]
+    fn virtual_hosted_requests_take_the_bucket_from_the_host() {
+        let uri: Uri = "/dir/a%20b.txt?tagging".parse().unwrap();
+        let r = resolve_for_host(&Method::GET, &uri, false, Some("photos")).unwrap();
+        assert_eq!(r.bucket.as_deref(), Some("photos"));
+        assert_eq!(r.key.as_deref(), Some("dir/a b.txt"));
+        let root: Uri = "/?list-type=2".parse().unwrap();
+        let r = resolve_for_host(&Method::GET, &root, false, Some("photos")).unwrap();
+        assert_eq!(
+            (r.bucket.as_deref(), r.key.as_deref()),
+            (Some("photos"), None)
+        );
+        assert_eq!(r.operation, Operation::ListObjectsV2);
+        assert!(resolve_for_host(&Method::GET, &root, false, Some("Bad Bucket!")).is_err());
     }
 
     #[test]

@@ -56,6 +56,22 @@ pub fn with_peer(service: S3Service, peer: SocketAddr) -> S3Service {
     ))
 }
 
+/// The bucket a virtual-hosted-style request names in its `Host`
+/// (`<bucket>.<virtual_host_domain>[:port]`), if any.
+fn virtual_host_bucket(parts: &http::request::Parts, domain: Option<&str>) -> Option<String> {
+    let domain = domain?;
+    let host = parts.headers.get(http::header::HOST)?.to_str().ok()?;
+    let host = host.rsplit_once(':').map_or(host, |(name, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            name
+        } else {
+            host
+        }
+    });
+    let bucket = host.strip_suffix(domain)?.strip_suffix('.')?;
+    (!bucket.is_empty()).then(|| bucket.to_ascii_lowercase())
+}
+
 async fn serve_request(
     state: &AppState,
     scope: Scope,
@@ -89,10 +105,13 @@ async fn serve_request(
     let mut operation = None;
     let result: Result<Response<ProxyBody>, S3Error> = async {
         let auth = state.auth.authenticate(&parts, "s3", SystemTime::now())?;
-        let s3 = route::resolve(
+        let virtual_bucket =
+            virtual_host_bucket(&parts, state.config.server.virtual_host_domain.as_deref());
+        let s3 = route::resolve_for_host(
             &parts.method,
             &parts.uri,
             parts.headers.contains_key("x-amz-copy-source"),
+            virtual_bucket.as_deref(),
         )?;
         operation = Some(s3.operation.name());
         let source_ip = parts
