@@ -58,6 +58,17 @@ impl Authenticator {
         }
     }
 
+    /// The secret and principal of an access key id.
+    fn credential(&self, access_key_id: &str) -> Result<(&Secret, Principal), S3Error> {
+        self.credentials.lookup(access_key_id).ok_or_else(|| {
+            S3Error::new(
+                S3ErrorCode::InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records.",
+            )
+            .with_detail("AWSAccessKeyId", access_key_id)
+        })
+    }
+
     /// Verifies the request's SigV4 signature for `service` ("s3"): the
     /// `Authorization` header, or a presigned URL's query parameters.
     pub fn authenticate(
@@ -109,13 +120,7 @@ impl Authenticator {
             "Credential={credential}, SignedHeaders={signed_headers}, Signature={signature}"
         );
         let auth = AuthorizationHeader::parse(&header_text).map_err(malformed)?;
-        let (secret, principal) = self.credentials.lookup(auth.access_key_id).ok_or_else(|| {
-            S3Error::new(
-                S3ErrorCode::InvalidAccessKeyId,
-                "The AWS Access Key Id you provided does not exist in our records.",
-            )
-            .with_detail("AWSAccessKeyId", auth.access_key_id)
-        })?;
+        let (secret, principal) = self.credential(auth.access_key_id)?;
         let date_text = param("X-Amz-Date")?;
         let at = time::PrimitiveDateTime::parse(
             &date_text,
@@ -169,23 +174,14 @@ impl Authenticator {
         };
         let payload = parse_payload_hash(&payload_hash_text)?;
         let canonical_query = sigv4::canonical_query(parts.uri.query(), Some("X-Amz-Signature"));
-        let creq = sigv4::canonical_request(
-            parts.method.as_str(),
-            parts.uri.path(),
+        let (key, sts, _) = expected_signing(
+            parts,
+            &auth,
+            &amz_date.text,
+            secret,
             &canonical_query,
-            &auth.signed_headers,
-            |name| {
-                parts
-                    .headers
-                    .get_all(name)
-                    .iter()
-                    .map(|v| v.as_bytes())
-                    .collect()
-            },
             &payload_hash_text,
         );
-        let sts = sigv4::string_to_sign(&amz_date.text, &auth.scope(), &creq);
-        let key = sigv4::signing_key(secret.expose(), auth.date, auth.region, auth.service);
         if !sigv4::signatures_match(auth.signature, &sigv4::signature(&key, &sts)) {
             return Err(S3Error::new(
                 S3ErrorCode::SignatureDoesNotMatch,
@@ -244,13 +240,7 @@ impl Authenticator {
         };
         let auth = AuthorizationHeader::parse(rest).map_err(malformed)?;
 
-        let (secret, principal) = self.credentials.lookup(auth.access_key_id).ok_or_else(|| {
-            S3Error::new(
-                S3ErrorCode::InvalidAccessKeyId,
-                "The AWS Access Key Id you provided does not exist in our records.",
-            )
-            .with_detail("AWSAccessKeyId", auth.access_key_id)
-        })?;
+        let (secret, principal) = self.credential(auth.access_key_id)?;
 
         let amz_date = request_time(parts)?;
         check_skew(&amz_date, now)?;
@@ -276,23 +266,14 @@ impl Authenticator {
         let payload = parse_payload_hash(payload_hash_text)?;
 
         let canonical_query = sigv4::canonical_query(parts.uri.query(), None);
-        let creq = sigv4::canonical_request(
-            parts.method.as_str(),
-            parts.uri.path(),
+        let (key, sts, creq) = expected_signing(
+            parts,
+            &auth,
+            &amz_date.text,
+            secret,
             &canonical_query,
-            &auth.signed_headers,
-            |name| {
-                parts
-                    .headers
-                    .get_all(name)
-                    .iter()
-                    .map(|v| v.as_bytes())
-                    .collect()
-            },
             payload_hash_text,
         );
-        let sts = sigv4::string_to_sign(&amz_date.text, &auth.scope(), &creq);
-        let key = sigv4::signing_key(secret.expose(), auth.date, auth.region, auth.service);
         if !sigv4::signatures_match(auth.signature, &sigv4::signature(&key, &sts)) {
             return Err(S3Error::new(
                 S3ErrorCode::SignatureDoesNotMatch,
@@ -354,6 +335,36 @@ fn malformed(reason: &str) -> S3Error {
         S3ErrorCode::AuthorizationHeaderMalformed,
         format!("The authorization header is malformed; {reason}"),
     )
+}
+
+/// What a correct signature is computed from: the signing key, the string
+/// to sign and the canonical request (the last two are reported on mismatch).
+fn expected_signing(
+    parts: &Parts,
+    auth: &AuthorizationHeader<'_>,
+    amz_date: &str,
+    secret: &Secret,
+    canonical_query: &str,
+    payload_hash: &str,
+) -> ([u8; 32], String, Vec<u8>) {
+    let creq = sigv4::canonical_request(
+        parts.method.as_str(),
+        parts.uri.path(),
+        canonical_query,
+        &auth.signed_headers,
+        |name| {
+            parts
+                .headers
+                .get_all(name)
+                .iter()
+                .map(|v| v.as_bytes())
+                .collect()
+        },
+        payload_hash,
+    );
+    let sts = sigv4::string_to_sign(amz_date, &auth.scope(), &creq);
+    let key = sigv4::signing_key(secret.expose(), auth.date, auth.region, auth.service);
+    (key, sts, creq)
 }
 
 /// Query parameters that carry a presigned URL's authentication.

@@ -202,21 +202,13 @@ fn has_sse_headers(headers: &HeaderMap) -> bool {
         .any(|k| k.as_str().starts_with("x-amz-server-side-encryption"))
 }
 
-fn bucket_and_key(ctx: &RequestContext) -> Result<(&str, &str), S3Error> {
-    ctx.s3
-        .bucket
-        .as_deref()
-        .zip(ctx.s3.key.as_deref())
-        .ok_or_else(|| S3Error::internal("copy without a destination key"))
-}
-
 pub async fn copy_object(
     state: &AppState,
     ctx: &RequestContext,
     parts: http::request::Parts,
     body: Incoming,
 ) -> Result<Response<ProxyBody>, S3Error> {
-    let (bucket, key) = bucket_and_key(ctx)?;
+    let (bucket, key) = ctx.bucket_and_key()?;
     let source = CopySource::from_request(&parts.headers)?;
     reject_reserved_metadata(&parts.headers)?;
     let sse = sse::with_bucket_default(
@@ -419,7 +411,7 @@ async fn copy_by_resealing(
     sse: SseRequest,
     directive: MetadataDirective,
 ) -> Result<Response<ProxyBody>, S3Error> {
-    let (bucket, key) = bucket_and_key(ctx)?;
+    let (bucket, key) = ctx.bucket_and_key()?;
     let source_body = read_source(state, ctx, &source, &parts.headers, None).await?;
     if source_body.len > MAX_PUT_SIZE {
         return Err(S3Error::invalid_request(
@@ -498,18 +490,8 @@ async fn copy_by_resealing(
         },
     );
     let result = xml::copy_object_result(&etag, &now_iso8601())?;
-    let mut out_headers = sse::sealed_response_headers(&state.kms, &HeaderMap::new(), &metadata);
-    out_headers.insert(
-        http::header::CONTENT_LENGTH,
-        HeaderValue::from(result.len()),
-    );
-    out_headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml"),
-    );
-    let mut out = Response::new(body::full(result));
-    *out.headers_mut() = out_headers;
-    Ok(out)
+    let headers = sse::sealed_response_headers(&state.kms, &HeaderMap::new(), &metadata);
+    Ok(xml::response(StatusCode::OK, headers, result))
 }
 
 /// A source's plaintext, streaming.
@@ -578,7 +560,7 @@ pub async fn upload_part_copy(
     parts: http::request::Parts,
     body: Incoming,
 ) -> Result<Response<ProxyBody>, S3Error> {
-    let (bucket, key) = bucket_and_key(ctx)?;
+    let (bucket, key) = ctx.bucket_and_key()?;
     let part_number = part_number(ctx)?;
     let (_, record) = UploadRecord::load(state, ctx)?;
     let metadata = record.sealed_metadata()?;
@@ -645,18 +627,8 @@ pub async fn upload_part_copy(
         .ok_or_else(|| S3Error::internal("the upstream returned no ETag for a part"))?
         .to_string();
     let result = xml::copy_part_result(&etag, &now_iso8601())?;
-    let mut headers = sse::sealed_response_headers(&state.kms, &HeaderMap::new(), &metadata);
-    headers.insert(
-        http::header::CONTENT_LENGTH,
-        HeaderValue::from(result.len()),
-    );
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml"),
-    );
-    let mut out = Response::new(body::full(result));
-    *out.headers_mut() = headers;
-    Ok(out)
+    let headers = sse::sealed_response_headers(&state.kms, &HeaderMap::new(), &metadata);
+    Ok(xml::response(StatusCode::OK, headers, result))
 }
 
 /// `x-amz-copy-source-range`: S3 accepts only `bytes=first-last`.
@@ -686,7 +658,7 @@ pub async fn update_object_encryption(
     parts: http::request::Parts,
     body: Incoming,
 ) -> Result<Response<ProxyBody>, S3Error> {
-    let (bucket, key) = bucket_and_key(ctx)?;
+    let (bucket, key) = ctx.bucket_and_key()?;
     let xml_body = read_small_body(&parts, ctx, body).await?;
     let request = xml::ObjectEncryption::parse(&xml_body)?;
     let Some(target) = request.sse_kms else {

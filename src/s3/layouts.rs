@@ -188,10 +188,24 @@ async fn fetch_header(
                 actual: object.stored_size,
             })
         })?;
+    let body = read_stored_range(state, object, offset, end).await?;
+    let bytes = upstream_response::collect_limited(body, HEADER_LEN as usize).await?;
+    Ok(StreamHeader::decode(&bytes)?)
+}
+
+/// Stored bytes `first..=last` of the very version `object` describes
+/// (pinned with `If-Match`): a changed object is a retryable error, never a
+/// mix of two versions.
+pub async fn read_stored_range(
+    state: &AppState,
+    object: &StoredObject,
+    first: u64,
+    last: u64,
+) -> Result<hyper::body::Incoming, S3Error> {
     let mut headers = HeaderMap::new();
     headers.insert(
         http::header::RANGE,
-        HeaderValue::try_from(format!("bytes={offset}-{end}"))
+        HeaderValue::try_from(format!("bytes={first}-{last}"))
             .map_err(|e| S3Error::internal(e.to_string()))?,
     );
     if let Some(etag) = &object.etag {
@@ -212,19 +226,13 @@ async fn fetch_header(
     };
     let response = state.upstream.send(request).await?;
     match response.status() {
-        StatusCode::PARTIAL_CONTENT => {}
-        StatusCode::PRECONDITION_FAILED | StatusCode::NOT_FOUND => {
-            return Err(S3Error::new(
-                S3ErrorCode::ServiceUnavailable,
-                "the object changed while it was being read; retry the request",
-            ));
-        }
-        status => {
-            return Err(S3Error::internal(format!(
-                "reading a stream header from the upstream failed with {status}"
-            )));
-        }
+        StatusCode::PARTIAL_CONTENT => Ok(response.into_body()),
+        StatusCode::PRECONDITION_FAILED | StatusCode::NOT_FOUND => Err(S3Error::new(
+            S3ErrorCode::ServiceUnavailable,
+            "the object changed while it was being read; retry the request",
+        )),
+        status => Err(S3Error::internal(format!(
+            "the upstream answered a ranged read with {status}"
+        ))),
     }
-    let bytes = upstream_response::collect_small(response).await?;
-    Ok(StreamHeader::decode(&bytes)?)
 }

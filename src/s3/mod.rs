@@ -45,6 +45,15 @@ use crate::state::AppState;
 use route::{Family, S3Request};
 
 impl RequestContext {
+    /// The bucket and key of an object operation.
+    pub fn bucket_and_key(&self) -> Result<(&str, &str), S3Error> {
+        self.s3
+            .bucket
+            .as_deref()
+            .zip(self.s3.key.as_deref())
+            .ok_or_else(|| S3Error::internal("object operation without a key"))
+    }
+
     /// An object upload's body as plaintext bytes: aws-chunked framing is
     /// decoded (and every chunk signature verified) on the way.
     pub fn object_body(&self, body: Incoming, failure: &crate::body::FailureSlot) -> ProxyBody {

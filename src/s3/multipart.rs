@@ -102,21 +102,13 @@ impl UploadRecord {
     }
 }
 
-fn bucket_and_key(ctx: &RequestContext) -> Result<(&str, &str), S3Error> {
-    ctx.s3
-        .bucket
-        .as_deref()
-        .zip(ctx.s3.key.as_deref())
-        .ok_or_else(|| S3Error::internal("multipart operation without a key"))
-}
-
 pub async fn create(
     state: &AppState,
     ctx: &RequestContext,
     parts: http::request::Parts,
     body: Incoming,
 ) -> Result<Response<ProxyBody>, S3Error> {
-    let (bucket, key) = bucket_and_key(ctx)?;
+    let (bucket, key) = ctx.bucket_and_key()?;
     reject_reserved_metadata(&parts.headers)?;
     let sse = sse::with_bucket_default(
         sse::parse_write_headers(&parts.headers)?,
@@ -176,7 +168,7 @@ pub async fn create(
             "cannot record the multipart upload: {err}"
         )));
     }
-    Ok(xml_response(
+    Ok(super::xml::response(
         head.status,
         sse::sealed_response_headers(&state.kms, &head.headers, &metadata),
         xml,
@@ -189,7 +181,7 @@ pub async fn upload_part(
     parts: http::request::Parts,
     body: Incoming,
 ) -> Result<Response<ProxyBody>, S3Error> {
-    let (bucket, key) = bucket_and_key(ctx)?;
+    let (bucket, key) = ctx.bucket_and_key()?;
     let part_number = part_number(ctx)?;
     let (_, record) = UploadRecord::load(state, ctx)?;
     let metadata = record.sealed_metadata()?;
@@ -305,7 +297,7 @@ pub async fn complete(
     parts: http::request::Parts,
     body: Incoming,
 ) -> Result<Response<ProxyBody>, S3Error> {
-    let (bucket, key) = bucket_and_key(ctx)?;
+    let (bucket, key) = ctx.bucket_and_key()?;
     let (upload_id, record) = UploadRecord::load(state, ctx)?;
     let metadata = record.sealed_metadata()?;
     let xml_body = read_small_body(&parts, ctx, body).await?;
@@ -325,7 +317,7 @@ pub async fn complete(
     // S3 may report a failed completion as 200 with an <Error> document.
     let Ok(result) = xml::parse_upstream::<xml::CompleteMultipartUploadResult>(&xml, "result")
     else {
-        return Ok(xml_response(
+        return Ok(super::xml::response(
             head.status,
             super::headers::relay_response_headers(&head.headers, false),
             xml,
@@ -360,7 +352,7 @@ pub async fn complete(
             },
         );
     }
-    Ok(xml_response(
+    Ok(super::xml::response(
         head.status,
         sse::sealed_response_headers(&state.kms, &head.headers, &metadata),
         xml,
@@ -539,7 +531,7 @@ pub async fn list_parts(
         Ok(layout.plaintext_len(entry.size).unwrap_or(entry.size))
     })
     .await?;
-    Ok(xml_response(
+    Ok(super::xml::response(
         head.status,
         super::headers::relay_response_headers(&head.headers, true),
         rewritten,
@@ -611,23 +603,6 @@ async fn list_all_parts(
             _ => return Ok(parts),
         }
     }
-}
-
-fn xml_response(
-    status: StatusCode,
-    mut headers: HeaderMap,
-    xml: impl Into<bytes::Bytes>,
-) -> Response<ProxyBody> {
-    let xml = xml.into();
-    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(xml.len()));
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml"),
-    );
-    let mut out = Response::new(body::full(xml));
-    *out.status_mut() = status;
-    *out.headers_mut() = headers;
-    out
 }
 
 #[cfg(test)]

@@ -61,12 +61,7 @@ pub struct ObjectAddress {
 
 impl ObjectAddress {
     fn of_request(ctx: &RequestContext) -> Result<Self, S3Error> {
-        let (bucket, key) = ctx
-            .s3
-            .bucket
-            .as_deref()
-            .zip(ctx.s3.key.as_deref())
-            .ok_or_else(|| S3Error::internal("object operation without a key"))?;
+        let (bucket, key) = ctx.bucket_and_key()?;
         Ok(ObjectAddress {
             bucket: bucket.to_string(),
             key: key.to_string(),
@@ -186,7 +181,7 @@ pub async fn read_object(
     let stored = match (plan.sealed_range, probe_body.take()) {
         // A whole GET: the probe's body is the object.
         (None, Some(whole)) => whole,
-        (Some((first, last)), _) => fetch_stored_range(state, &object, first, last).await?,
+        (Some((first, last)), _) => layouts::read_stored_range(state, &object, first, last).await?,
         (None, None) => return Err(S3Error::internal("no body to unseal")),
     };
     let body = body::boxed(UnsealingBody::new(stored, data_key, plan));
@@ -374,44 +369,6 @@ fn stored_object(address: &ObjectAddress, headers: &HeaderMap) -> Result<StoredO
 fn range_header(first: u64, last: u64) -> Result<HeaderValue, S3Error> {
     HeaderValue::try_from(format!("bytes={first}-{last}"))
         .map_err(|e| S3Error::internal(e.to_string()))
-}
-
-/// Stored bytes `first..=last` of the very version the probe saw.
-async fn fetch_stored_range(
-    state: &AppState,
-    object: &StoredObject,
-    first: u64,
-    last: u64,
-) -> Result<hyper::body::Incoming, S3Error> {
-    let mut headers = HeaderMap::new();
-    headers.insert(http::header::RANGE, range_header(first, last)?);
-    if let Some(etag) = &object.etag {
-        headers.insert(http::header::IF_MATCH, etag.clone());
-    }
-    let request = UpstreamRequest {
-        method: Method::GET,
-        bucket: Some(object.bucket.clone()),
-        key: Some(object.key.clone()),
-        query: object
-            .version_id
-            .iter()
-            .map(|v| ("versionId".to_string(), v.clone()))
-            .collect(),
-        headers,
-        body: body::empty(),
-        payload: UpstreamPayload::empty(),
-    };
-    let response = state.upstream.send(request).await?;
-    match response.status() {
-        StatusCode::PARTIAL_CONTENT => Ok(response.into_body()),
-        StatusCode::PRECONDITION_FAILED | StatusCode::NOT_FOUND => Err(S3Error::new(
-            S3ErrorCode::ServiceUnavailable,
-            "the object changed while it was being read; retry the request",
-        )),
-        status => Err(S3Error::internal(format!(
-            "the upstream answered a segment read with {status}"
-        ))),
-    }
 }
 
 /// Serves an object that is not sealed exactly as the upstream stores it,

@@ -32,12 +32,7 @@ pub async fn put_object(
     parts: http::request::Parts,
     body: Incoming,
 ) -> Result<Response<ProxyBody>, S3Error> {
-    let (bucket, key) = ctx
-        .s3
-        .bucket
-        .as_deref()
-        .zip(ctx.s3.key.as_deref())
-        .ok_or_else(|| S3Error::internal("PutObject without a key"))?;
+    let (bucket, key) = ctx.bucket_and_key()?;
     reject_reserved_metadata(&parts.headers)?;
     let sse = sse::with_bucket_default(
         sse::parse_write_headers(&parts.headers)?,

@@ -191,6 +191,27 @@ impl ObjectEncryption {
     }
 }
 
+/// An XML response: the document, its length and type, and `headers`.
+pub fn response(
+    status: http::StatusCode,
+    mut headers: http::HeaderMap,
+    xml: impl Into<bytes::Bytes>,
+) -> http::Response<crate::body::ProxyBody> {
+    let xml = xml.into();
+    headers.insert(
+        http::header::CONTENT_LENGTH,
+        http::HeaderValue::from(xml.len()),
+    );
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/xml"),
+    );
+    let mut out = http::Response::new(crate::body::full(xml));
+    *out.status_mut() = status;
+    *out.headers_mut() = headers;
+    out
+}
+
 /// Parses a document from the upstream, whose failure is s3seal's problem.
 pub fn parse_upstream<T: serde::de::DeserializeOwned>(
     xml: &[u8],
