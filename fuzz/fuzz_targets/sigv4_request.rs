@@ -1,5 +1,6 @@
 //! Untrusted input: a request head as a client sends it, through SigV4
-//! verification (Authorization header parsing, canonicalisation, date checks).
+//! verification (Authorization header or presigned query parameters,
+//! canonicalisation, date and expiry checks).
 #![no_main]
 use std::time::SystemTime;
 
@@ -18,6 +19,7 @@ fuzz_target!(|input: (String, String, Vec<(String, String)>)| {
         access_key_id: "AKIDEXAMPLE".into(),
         secret_access_key: Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
         principal: "fuzz".into(),
+        buckets: vec!["*".into()],
     };
     let auth = Authenticator::new(CredentialStore::new(&[cred], "000000000000").unwrap(), "us-east-1");
     let _ = auth.authenticate(&parts, "s3", SystemTime::now());
