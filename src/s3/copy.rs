@@ -21,7 +21,7 @@ use super::object_get::{
     self, ObjectAddress, Selection, read_object, stored_size, unwrap_object_key,
 };
 use super::object_index::IndexEntry;
-use super::object_put::{self, MAX_PUT_SIZE, reject_reserved_metadata, send_sealed};
+use super::object_put::{self, MAX_PUT_SIZE, send_sealed};
 use super::passthrough::read_small_body;
 use super::range::ByteRange;
 use super::sse::{self, SseRequest};
@@ -210,11 +210,7 @@ pub async fn copy_object(
 ) -> Result<Response<ProxyBody>, S3Error> {
     let (bucket, key) = ctx.bucket_and_key()?;
     let source = CopySource::from_request(&parts.headers)?;
-    reject_reserved_metadata(&parts.headers)?;
-    let sse = sse::with_bucket_default(
-        sse::parse_write_headers(&parts.headers)?,
-        &super::bucket_config::default_encryption(state, bucket)?,
-    );
+    let sse = object_put::upload_encryption(state, bucket, &parts.headers)?;
     let directive = metadata_directive(&parts.headers)?;
     read_small_body(&parts, ctx, body).await?;
     let onto_itself = source.bucket == bucket && source.key == key && source.version_id.is_none();
@@ -418,23 +414,15 @@ async fn copy_by_resealing(
             "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120",
         ));
     }
-    let key_ref = object_put::choose_kms_key(state, &sse);
-    let context = sse::object_context(bucket, key, sse.context.as_ref().map(|(_, c)| c))?;
-    let data_key = state
-        .kms
-        .generate_data_key(&ctx.kms_caller(state), &key_ref, &context)?;
-    let metadata = SealedObjectMetadata {
-        format_version: 1,
-        kms_key_id: data_key.key_id.clone(),
-        kms_key_version: data_key.key_version,
-        wrapped_key: data_key.ciphertext_blob,
-        shape: SealedShape::SinglePart {
+    let (data_key, metadata) = object_put::new_object_key(
+        state,
+        ctx,
+        &sse,
+        SealedShape::SinglePart {
             plaintext_len: source_body.len,
         },
-        sse: sse.mode,
-        client_context: sse.context.as_ref().map(|(raw, _)| raw.clone()),
-        bucket_key_enabled: sse.bucket_key_enabled,
-    };
+        "CopyObject",
+    )?;
     let mut headers = match directive {
         MetadataDirective::Copy => copied_object_headers(head),
         MetadataDirective::Replace => forward_request_headers(&parts.headers, Forward::SealedWrite),
@@ -467,7 +455,7 @@ async fn copy_by_resealing(
         request,
         source_body.body,
         declared,
-        &data_key.plaintext,
+        &data_key,
         header,
         crate::body::FailureSlot::default(),
     )

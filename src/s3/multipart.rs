@@ -21,7 +21,7 @@ use super::RequestContext;
 use super::headers::{Forward, forward_request_headers};
 use super::layouts::{self, LayoutOrigin, StoredObject};
 use super::object_index::IndexEntry;
-use super::object_put::{self, reject_reserved_metadata, send_sealed};
+use super::object_put::{self, send_sealed};
 use super::passthrough::{exchange, read_small_body, send};
 use super::sse;
 use super::upstream_response;
@@ -109,37 +109,19 @@ pub async fn create(
     body: Incoming,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let (bucket, key) = ctx.bucket_and_key()?;
-    reject_reserved_metadata(&parts.headers)?;
-    let sse = sse::with_bucket_default(
-        sse::parse_write_headers(&parts.headers)?,
-        &super::bucket_config::default_encryption(state, bucket)?,
-    );
+    let sse = object_put::upload_encryption(state, bucket, &parts.headers)?;
     read_small_body(&parts, ctx, body).await?;
 
-    let key_ref = object_put::choose_kms_key(state, &sse);
-    let context = sse::object_context(bucket, key, sse.context.as_ref().map(|(_, c)| c))?;
-    let data_key = state
-        .kms
-        .generate_data_key(&ctx.kms_caller(state), &key_ref, &context)?;
-    tracing::info!(
-        request_id = %ctx.request_id,
-        kms_key_id = %data_key.key_id,
-        key_version = data_key.key_version,
-        principal = %ctx.principal.arn,
-        "generated a data key for CreateMultipartUpload"
-    );
-    let metadata = SealedObjectMetadata {
-        format_version: 1,
-        kms_key_id: data_key.key_id.clone(),
-        kms_key_version: data_key.key_version,
-        wrapped_key: data_key.ciphertext_blob,
-        shape: SealedShape::Multipart {
+    // The data key itself is not needed until the parts arrive.
+    let (_, metadata) = object_put::new_object_key(
+        state,
+        ctx,
+        &sse,
+        SealedShape::Multipart {
             object_id: uuid::Uuid::new_v4().simple().to_string(),
         },
-        sse: sse.mode,
-        client_context: sse.context.as_ref().map(|(raw, _)| raw.clone()),
-        bucket_key_enabled: sse.bucket_key_enabled,
-    };
+        "CreateMultipartUpload",
+    )?;
     let mut headers = forward_request_headers(&parts.headers, Forward::SealedWrite);
     metadata.to_headers(&mut headers)?;
     let response = state

@@ -33,11 +33,7 @@ pub async fn put_object(
     body: Incoming,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let (bucket, key) = ctx.bucket_and_key()?;
-    reject_reserved_metadata(&parts.headers)?;
-    let sse = sse::with_bucket_default(
-        sse::parse_write_headers(&parts.headers)?,
-        &super::bucket_config::default_encryption(state, bucket)?,
-    );
+    let sse = upload_encryption(state, bucket, &parts.headers)?;
     let declared = DeclaredDigests::from_request(&parts.headers, &ctx.payload)?;
     let plaintext_len = declared.length.ok_or_else(|| {
         S3Error::new(
@@ -53,31 +49,14 @@ pub async fn put_object(
     }
     let declared_checksum = declared.checksum.clone();
 
-    // Key selection and data key generation happen before anything is sent upstream.
-    let key_ref = choose_kms_key(state, &sse);
-    let context = sse::object_context(bucket, key, sse.context.as_ref().map(|(_, c)| c))?;
-    let data_key = state
-        .kms
-        .generate_data_key(&ctx.kms_caller(state), &key_ref, &context)?;
-    tracing::info!(
-        request_id = %ctx.request_id,
-        kms_key_id = %data_key.key_id,
-        key_version = data_key.key_version,
-        principal = %ctx.principal.arn,
-        "generated a data key for PutObject"
-    );
-
+    let (data_key, metadata) = new_object_key(
+        state,
+        ctx,
+        &sse,
+        SealedShape::SinglePart { plaintext_len },
+        "PutObject",
+    )?;
     let header = StreamHeader::new(DEFAULT_SEGMENT_LOG2, 0, plaintext_len)?;
-    let metadata = SealedObjectMetadata {
-        format_version: 1,
-        kms_key_id: data_key.key_id.clone(),
-        kms_key_version: data_key.key_version,
-        wrapped_key: data_key.ciphertext_blob,
-        shape: SealedShape::SinglePart { plaintext_len },
-        sse: sse.mode,
-        client_context: sse.context.as_ref().map(|(raw, _)| raw.clone()),
-        bucket_key_enabled: sse.bucket_key_enabled,
-    };
     let mut headers = forward_request_headers(&parts.headers, Forward::SealedWrite);
     metadata.to_headers(&mut headers)?;
     let request = UpstreamRequest {
@@ -91,16 +70,7 @@ pub async fn put_object(
     };
     let failure = FailureSlot::default();
     let body = ctx.object_body(body, &failure);
-    let response = send_sealed(
-        state,
-        request,
-        body,
-        declared,
-        &data_key.plaintext,
-        header,
-        failure,
-    )
-    .await?;
+    let response = send_sealed(state, request, body, declared, &data_key, header, failure).await?;
     if !response.status().is_success() {
         return upstream_response::relay_error(response).await;
     }
@@ -171,6 +141,56 @@ where
     Ok(response)
 }
 
+/// The encryption an upload asks for: its SSE headers, else the bucket's
+/// default encryption (user metadata named `s3seal-*` is refused first).
+pub fn upload_encryption(
+    state: &AppState,
+    bucket: &str,
+    headers: &http::HeaderMap,
+) -> Result<SseRequest, S3Error> {
+    reject_reserved_metadata(headers)?;
+    Ok(sse::with_bucket_default(
+        sse::parse_write_headers(headers)?,
+        &super::bucket_config::default_encryption(state, bucket)?,
+    ))
+}
+
+/// A fresh data key for a new object of the request's bucket and key, wrapped
+/// under the KMS key `sse` selects (so an unusable key fails before anything
+/// is sent upstream), and the metadata that will describe the object.
+pub fn new_object_key(
+    state: &AppState,
+    ctx: &RequestContext,
+    sse: &SseRequest,
+    shape: SealedShape,
+    operation: &str,
+) -> Result<(DataKey, SealedObjectMetadata), S3Error> {
+    let (bucket, key) = ctx.bucket_and_key()?;
+    let key_ref = choose_kms_key(state, sse);
+    let context = sse::object_context(bucket, key, sse.context.as_ref().map(|(_, c)| c))?;
+    let data_key = state
+        .kms
+        .generate_data_key(&ctx.kms_caller(state), &key_ref, &context)?;
+    tracing::info!(
+        request_id = %ctx.request_id,
+        kms_key_id = %data_key.key_id,
+        key_version = data_key.key_version,
+        principal = %ctx.principal.arn,
+        "generated a data key for {operation}"
+    );
+    let metadata = SealedObjectMetadata {
+        format_version: 1,
+        kms_key_id: data_key.key_id,
+        kms_key_version: data_key.key_version,
+        wrapped_key: data_key.ciphertext_blob,
+        shape,
+        sse: sse.mode,
+        client_context: sse.context.as_ref().map(|(raw, _)| raw.clone()),
+        bucket_key_enabled: sse.bucket_key_enabled,
+    };
+    Ok((data_key.plaintext, metadata))
+}
+
 /// The KMS key for an upload: the one named by the client, else the default.
 pub fn choose_kms_key(state: &AppState, sse: &SseRequest) -> String {
     sse.kms_key
@@ -179,7 +199,7 @@ pub fn choose_kms_key(state: &AppState, sse: &SseRequest) -> String {
 }
 
 /// Clients may not set s3seal's internal metadata (it would forge a sealed object's description).
-pub fn reject_reserved_metadata(headers: &http::HeaderMap) -> Result<(), S3Error> {
+fn reject_reserved_metadata(headers: &http::HeaderMap) -> Result<(), S3Error> {
     if headers
         .keys()
         .any(|k| SealedObjectMetadata::is_internal_header(k.as_str()))
