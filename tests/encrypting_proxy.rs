@@ -372,6 +372,27 @@ fn body_not_matching_its_signed_hash_stores_nothing() {
     assert_eq!(result["status"], 200, "{result}");
 }
 
+/// botocore answers `Expect: 100-continue` on empty PUTs; a final response
+/// instead of `100 Continue` used to leave its pooled connection misreading
+/// the next response (no ETag).
+#[test]
+fn empty_puts_do_not_break_the_clients_pooled_connection() {
+    let s3seal = S3seal::start();
+    let b = make_bucket(&s3seal, "expect");
+    let out: serde_json::Value = serde_json::from_str(&ok(
+        &s3seal.python("boto3_scenarios.py", &["empty-then-sized", &b])
+    ))
+    .unwrap();
+    let etags = out["etags"].as_array().unwrap();
+    assert_eq!(etags.len(), 6, "{out}");
+    assert!(
+        etags
+            .iter()
+            .all(|e| e.as_str().is_some_and(|e| e.starts_with('"'))),
+        "{out}"
+    );
+}
+
 #[test]
 fn boto3_round_trips_metadata_and_verifies_digests() {
     let s3seal = S3seal::start();

@@ -4,6 +4,7 @@
 //! On SIGTERM or SIGINT the listener closes at once; requests in flight get
 //! `server.shutdown_grace_seconds` to finish before connections are dropped.
 
+pub mod expect_continue;
 pub mod request_id;
 pub mod service;
 

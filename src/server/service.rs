@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 use tower::ServiceBuilder;
 use tower::util::BoxCloneService;
 
+use super::expect_continue;
 use super::request_id::{RequestId, RequestIdLayer};
 use crate::body::ProxyBody;
 use crate::error::S3Error;
@@ -36,12 +37,20 @@ pub enum Scope {
 }
 
 pub fn build(state: Arc<AppState>, scope: Scope) -> S3Service {
-    let service = ServiceBuilder::new()
-        .layer(RequestIdLayer)
-        .service_fn(move |request| {
+    let service = ServiceBuilder::new().layer(RequestIdLayer).service_fn(
+        move |request: Request<Incoming>| {
             let state = state.clone();
-            async move { Ok::<_, Infallible>(serve_request(&state, scope, request).await) }
-        });
+            async move {
+                let expected_continue = expect_continue::expects_continue(request.headers());
+                let empty_body = expect_continue::declares_empty_body(request.headers());
+                let mut response = serve_request(&state, scope, request).await;
+                if expect_continue::must_close(expected_continue, empty_body, response.status()) {
+                    expect_continue::close_connection(response.headers_mut());
+                }
+                Ok::<_, Infallible>(response)
+            }
+        },
+    );
     BoxCloneService::new(service)
 }
 

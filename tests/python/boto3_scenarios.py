@@ -4,6 +4,8 @@
                         cache-control, content-disposition; default checksum behaviour
   bad-md5 BUCKET KEY    Content-MD5 of another body → BadDigest, nothing stored
   checksums BUCKET      each x-amz-checksum-* right (stored) and wrong (BadDigest)
+  empty-then-sized BUCKET
+                        empty and sized PUTs alternating on one pooled connection
   ranges BUCKET         random ranges (open, suffix, across segment boundaries) against
                         a plaintext model, 416s, HEAD with Range, a directly written object
 """
@@ -155,9 +157,23 @@ def ranges(bucket):
             "head_range": head["ContentRange"], "multi_range_length": whole, "direct": direct}
 
 
+def empty_then_sized(bucket):
+    """Zero-byte PUTs (botocore sends `Expect: 100-continue` on them) followed by
+    sized PUTs on the same pooled connection: every response keeps its ETag."""
+    s3 = proxy(max_pool_connections=1)
+    etags = []
+    for i in range(6):
+        s3.put_object(Bucket=bucket, Key=f"empty-{i}", Body=b"")
+        put = s3.put_object(Bucket=bucket, Key=f"sized-{i}", Body=data(70000, i))
+        etags.append(put["ETag"])
+    return {"etags": etags}
+
+
 def main():
     cmd = sys.argv[1]
-    if cmd == "roundtrip":
+    if cmd == "empty-then-sized":
+        result = empty_then_sized(sys.argv[2])
+    elif cmd == "roundtrip":
         result = roundtrip(sys.argv[2])
     elif cmd == "bad-md5":
         result = bad_md5(sys.argv[2], sys.argv[3])
