@@ -48,7 +48,40 @@ impl ChecksumAlgorithm {
         }
     }
 
-    fn digest_len(self) -> usize {
+    /// The algorithm named in `x-amz-checksum-algorithm` (`CRC32`, `SHA256`, …).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(name.trim()))
+    }
+
+    /// The XML element naming this checksum (`ChecksumCRC32`, …).
+    pub fn xml_name(self) -> &'static str {
+        match self {
+            Self::Crc32 => "ChecksumCRC32",
+            Self::Crc32c => "ChecksumCRC32C",
+            Self::Crc64Nvme => "ChecksumCRC64NVME",
+            Self::Sha1 => "ChecksumSHA1",
+            Self::Sha256 => "ChecksumSHA256",
+        }
+    }
+
+    /// Whether parts' checksums can be combined into the whole object's
+    /// (CRCs only; S3 offers `FULL_OBJECT` for them alone).
+    pub fn is_crc(self) -> bool {
+        matches!(self, Self::Crc32 | Self::Crc32c | Self::Crc64Nvme)
+    }
+
+    fn crc_algorithm(self) -> Option<CrcAlgorithm> {
+        match self {
+            Self::Crc32 => Some(CrcAlgorithm::Crc32IsoHdlc),
+            Self::Crc32c => Some(CrcAlgorithm::Crc32Iscsi),
+            Self::Crc64Nvme => Some(CrcAlgorithm::Crc64Nvme),
+            Self::Sha1 | Self::Sha256 => None,
+        }
+    }
+
+    pub fn digest_len(self) -> usize {
         match self {
             Self::Crc32 | Self::Crc32c => 4,
             Self::Crc64Nvme => 8,
@@ -65,6 +98,79 @@ impl ChecksumAlgorithm {
             Self::Sha1 => ChecksumHasher::Sha1(Sha1::new()),
             Self::Sha256 => ChecksumHasher::Sha256(Sha256::new()),
         }
+    }
+}
+
+/// How a multipart object's checksum relates to its parts' (`x-amz-checksum-type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumType {
+    /// The checksum of the whole object's bytes (always, for a single PUT).
+    FullObject,
+    /// The checksum of the parts' checksums, reported with a `-N` suffix.
+    Composite,
+}
+
+impl ChecksumType {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::FullObject => "FULL_OBJECT",
+            Self::Composite => "COMPOSITE",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_uppercase().as_str() {
+            "FULL_OBJECT" => Some(Self::FullObject),
+            "COMPOSITE" => Some(Self::Composite),
+            _ => None,
+        }
+    }
+}
+
+/// A multipart object's checksum from its parts' checksums (binary digests,
+/// in part order, each with its plaintext length). `None` when the type
+/// cannot be computed for the algorithm (a full-object SHA).
+pub fn combine_parts(
+    algorithm: ChecksumAlgorithm,
+    kind: ChecksumType,
+    parts: &[(Vec<u8>, u64)],
+) -> Option<Vec<u8>> {
+    match kind {
+        ChecksumType::Composite => {
+            let mut hasher = algorithm.hasher();
+            for (digest, _) in parts {
+                hasher.update(digest);
+            }
+            Some(hasher.finalize())
+        }
+        ChecksumType::FullObject => {
+            let crc = algorithm.crc_algorithm()?;
+            let mut combined: Option<u64> = None;
+            for (digest, len) in parts {
+                let value = digest_to_u64(digest)?;
+                combined = Some(match combined {
+                    None => value,
+                    Some(sum) => crc_fast::checksum_combine(crc, sum, value, *len),
+                });
+            }
+            let combined = match combined {
+                Some(value) => value,
+                // No parts: the checksum of nothing.
+                None => return Some(algorithm.hasher().finalize()),
+            };
+            Some(match algorithm {
+                ChecksumAlgorithm::Crc64Nvme => combined.to_be_bytes().to_vec(),
+                _ => (combined as u32).to_be_bytes().to_vec(),
+            })
+        }
+    }
+}
+
+fn digest_to_u64(digest: &[u8]) -> Option<u64> {
+    match digest.len() {
+        4 => Some(u64::from(u32::from_be_bytes(digest.try_into().ok()?))),
+        8 => Some(u64::from_be_bytes(digest.try_into().ok()?)),
+        _ => None,
     }
 }
 
@@ -202,6 +308,54 @@ mod tests {
         assert_eq!(
             b64_of(ChecksumAlgorithm::Sha256, b"hello world"),
             "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek="
+        );
+    }
+
+    fn digest(algorithm: ChecksumAlgorithm, data: &[u8]) -> Vec<u8> {
+        let mut h = algorithm.hasher();
+        h.update(data);
+        h.finalize()
+    }
+
+    /// Combining the parts' CRCs gives the CRC of the concatenation.
+    #[test]
+    fn full_object_crcs_combine() {
+        let parts: [&[u8]; 3] = [b"hello ", b"", b"world"];
+        for algorithm in [
+            ChecksumAlgorithm::Crc32,
+            ChecksumAlgorithm::Crc32c,
+            ChecksumAlgorithm::Crc64Nvme,
+        ] {
+            let digests: Vec<_> = parts
+                .iter()
+                .map(|p| (digest(algorithm, p), p.len() as u64))
+                .collect();
+            assert_eq!(
+                combine_parts(algorithm, ChecksumType::FullObject, &digests),
+                Some(digest(algorithm, b"hello world")),
+                "{algorithm:?}"
+            );
+        }
+        let sha = vec![(digest(ChecksumAlgorithm::Sha256, b"x"), 1)];
+        assert_eq!(
+            combine_parts(ChecksumAlgorithm::Sha256, ChecksumType::FullObject, &sha),
+            None
+        );
+    }
+
+    /// A composite checksum is the checksum of the concatenated part digests.
+    #[test]
+    fn composite_checksums_hash_the_part_digests() {
+        let a = digest(ChecksumAlgorithm::Sha256, b"part one");
+        let b = digest(ChecksumAlgorithm::Sha256, b"part two");
+        let joined = [a.clone(), b.clone()].concat();
+        assert_eq!(
+            combine_parts(
+                ChecksumAlgorithm::Sha256,
+                ChecksumType::Composite,
+                &[(a, 8), (b, 8)]
+            ),
+            Some(digest(ChecksumAlgorithm::Sha256, &joined))
         );
     }
 

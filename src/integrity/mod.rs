@@ -11,7 +11,7 @@ pub mod aws_chunked;
 pub mod checksum;
 pub mod verifying_body;
 
-pub use checksum::{ChecksumAlgorithm, DeclaredChecksum};
+pub use checksum::{ChecksumAlgorithm, ChecksumType, DeclaredChecksum};
 pub use verifying_body::VerifyingBody;
 
 use base64::Engine;
@@ -33,6 +33,20 @@ pub struct DeclaredDigests {
 
 impl DeclaredDigests {
     pub fn from_request(headers: &HeaderMap, payload: &PayloadHash) -> Result<Self, S3Error> {
+        Self::parse(headers, payload, true)
+    }
+
+    /// The digests of a body whose `x-amz-checksum-*` headers describe
+    /// something else (CompleteMultipartUpload: the whole object's checksum).
+    pub fn without_checksum(headers: &HeaderMap, payload: &PayloadHash) -> Result<Self, S3Error> {
+        Self::parse(headers, payload, false)
+    }
+
+    fn parse(
+        headers: &HeaderMap,
+        payload: &PayloadHash,
+        with_checksum: bool,
+    ) -> Result<Self, S3Error> {
         let streaming = matches!(payload, PayloadHash::Streaming(_));
         let sha256 = match payload {
             PayloadHash::Sha256(digest) => Some(*digest),
@@ -78,9 +92,13 @@ impl DeclaredDigests {
         Ok(DeclaredDigests {
             sha256,
             content_md5,
-            checksum: match DeclaredChecksum::from_headers(headers)? {
-                Some(checksum) => Some(checksum),
-                None => DeclaredChecksum::announced_in_trailer(headers)?,
+            checksum: if with_checksum {
+                match DeclaredChecksum::from_headers(headers)? {
+                    Some(checksum) => Some(checksum),
+                    None => DeclaredChecksum::announced_in_trailer(headers)?,
+                }
+            } else {
+                None
             },
             length,
         })

@@ -14,14 +14,16 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::RequestContext;
+use super::checksums::UploadChecksum;
 use super::headers::{Forward, forward_request_headers};
 use super::layouts::{self, StoredObject};
+use super::multipart::remember_part_checksum;
 use super::multipart::{UploadRecord, check_part_size, part_number};
 use super::object_get::{
     self, ObjectAddress, Selection, read_object, stored_size, unwrap_object_key,
 };
 use super::object_index::IndexEntry;
-use super::object_put::{self, MAX_PUT_SIZE, send_sealed};
+use super::object_put::{self, MAX_PUT_SIZE, StreamSealing, send_sealed};
 use super::passthrough::read_small_body;
 use super::range::ByteRange;
 use super::sse::{self, SseRequest};
@@ -30,7 +32,9 @@ use super::xml;
 use crate::auth::sigv4::uri_encode;
 use crate::body::{self, ProxyBody};
 use crate::error::{S3Error, S3ErrorCode};
+use crate::integrity::ChecksumAlgorithm;
 use crate::integrity::DeclaredDigests;
+use crate::seal::StreamChecksum;
 use crate::seal::layout::DEFAULT_SEGMENT_LOG2;
 use crate::seal::metadata::SseMode;
 use crate::seal::{SealedObjectMetadata, SealedShape, StreamHeader};
@@ -450,13 +454,30 @@ async fn copy_by_resealing(
         length: Some(source_body.len),
         ..DeclaredDigests::default()
     };
-    let response = send_sealed(
+    // A copy gets a fresh checksum of the algorithm asked for, else S3's default.
+    let algorithm = match parts.headers.get("x-amz-checksum-algorithm") {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(ChecksumAlgorithm::from_name)
+                .ok_or_else(|| {
+                    S3Error::invalid_argument("Checksum algorithm provided is unsupported")
+                })?,
+        ),
+    };
+    let sealing = StreamSealing {
+        data_key: &data_key,
+        header,
+        checksum: StreamChecksum::full_object(algorithm),
+    };
+    let (response, _) = send_sealed(
         state,
         request,
         source_body.body,
         declared,
-        &data_key,
-        header,
+        sealing,
         crate::body::FailureSlot::default(),
     )
     .await?;
@@ -550,7 +571,7 @@ pub async fn upload_part_copy(
 ) -> Result<Response<ProxyBody>, S3Error> {
     let (bucket, key) = ctx.bucket_and_key()?;
     let part_number = part_number(ctx)?;
-    let (_, record) = UploadRecord::load(state, ctx)?;
+    let (upload_id, record) = UploadRecord::load(state, ctx)?;
     let metadata = record.sealed_metadata()?;
     let source = CopySource::from_request(&parts.headers)?;
     let range = match parts.headers.get("x-amz-copy-source-range") {
@@ -595,19 +616,35 @@ pub async fn upload_part_copy(
         length: Some(source_body.len),
         ..DeclaredDigests::default()
     };
-    let response = send_sealed(
+    let part_len = source_body.len;
+    let sealing = StreamSealing {
+        data_key: &data_key,
+        header,
+        checksum: record
+            .checksum
+            .unwrap_or_else(UploadChecksum::default_for_upload)
+            .stream_checksum(),
+    };
+    let (response, recorded) = send_sealed(
         state,
         request,
         source_body.body,
         declared,
-        &data_key,
-        header,
+        sealing,
         crate::body::FailureSlot::default(),
     )
     .await?;
     if !response.status().is_success() {
         return upstream_response::relay_error(response).await;
     }
+    remember_part_checksum(
+        state,
+        &upload_id,
+        part_number,
+        response.headers(),
+        recorded.as_ref(),
+        part_len,
+    );
     let etag = response
         .headers()
         .get(http::header::ETAG)

@@ -17,6 +17,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
+use super::checksums::ObjectChecksum;
 use super::upstream_response;
 use crate::body;
 use crate::error::{S3Error, S3ErrorCode};
@@ -46,6 +47,10 @@ struct LayoutRecord {
     origin: LayoutOrigin,
     /// Every stream header, base64 of its 36 bytes, in stored order.
     headers: Vec<String>,
+    /// The object's checksum, combined from its parts' at completion (or
+    /// from their sealed records on the first checksum read after a rebuild).
+    #[serde(default)]
+    checksum: Option<ObjectChecksum>,
 }
 
 /// One stored version of an object, as the reads of its headers must pin it.
@@ -69,7 +74,7 @@ pub async fn multipart_layout(
         Some(layout) => layout,
         None => {
             let layout = walk_headers(state, object).await?;
-            record_layout(state, object_id, &layout, LayoutOrigin::Rebuilt);
+            record_layout(state, object_id, &layout, LayoutOrigin::Rebuilt, None);
             tracing::info!(
                 bucket = %object.bucket,
                 key = %object.key,
@@ -104,6 +109,23 @@ pub fn check_stored_size(layout: &SealedLayout, stored_size: u64) -> Result<(), 
     Ok(())
 }
 
+/// The multipart object's checksum as recorded with its layout, if it was.
+pub fn recorded_checksum(state: &AppState, object_id: &str) -> Option<ObjectChecksum> {
+    let record = state.store.get_layout::<LayoutRecord>(object_id).ok()??;
+    record.checksum
+}
+
+/// Adds a checksum computed after the fact to a recorded layout.
+pub fn record_checksum(state: &AppState, object_id: &str, checksum: &ObjectChecksum) {
+    let Ok(Some(mut record)) = state.store.get_layout::<LayoutRecord>(object_id) else {
+        return;
+    };
+    record.checksum = Some(checksum.clone());
+    if let Err(err) = state.store.put_layout(object_id, &record) {
+        tracing::warn!(error = %err, object_id, "could not record a multipart checksum");
+    }
+}
+
 fn recorded_layout(state: &AppState, object_id: &str) -> Option<SealedLayout> {
     let record = match state.store.get_layout::<LayoutRecord>(object_id) {
         Ok(record) => record?,
@@ -130,10 +152,12 @@ pub fn record_layout(
     object_id: &str,
     layout: &SealedLayout,
     origin: LayoutOrigin,
+    checksum: Option<&ObjectChecksum>,
 ) {
     let record = LayoutRecord {
         origin,
         headers: layout.headers().map(|h| B64.encode(h.encode())).collect(),
+        checksum: checksum.cloned(),
     };
     if let Err(err) = state.store.put_layout(object_id, &record) {
         tracing::warn!(error = %err, object_id, "could not record a multipart layout");

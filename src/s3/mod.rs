@@ -18,12 +18,14 @@
 pub mod access;
 pub mod bucket;
 pub mod bucket_config;
+pub mod checksums;
 pub mod copy;
 pub mod headers;
 pub mod iam;
 pub mod layouts;
 pub mod listing;
 pub mod multipart;
+pub mod object_attributes;
 pub mod object_get;
 pub mod object_index;
 pub mod object_put;
@@ -108,6 +110,9 @@ pub async fn handle(
         (Family::SealedObject, PutObject) => object_put::put_object(state, ctx, parts, body).await,
         (Family::SealedObject, GetObject | HeadObject) => {
             object_get::get_or_head_object(state, ctx, parts).await
+        }
+        (_, GetObjectAttributes) => {
+            object_attributes::get_object_attributes(state, ctx, parts).await
         }
         (_, CreateMultipartUpload) => multipart::create(state, ctx, parts, body).await,
         (_, UploadPart) => multipart::upload_part(state, ctx, parts, body).await,

@@ -18,11 +18,13 @@ use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 
 use super::RequestContext;
+use super::checksums::{self, ObjectChecksum, PartChecksum, UploadChecksum};
 use super::headers::{Forward, forward_request_headers};
 use super::layouts::{self, LayoutOrigin, StoredObject};
 use super::object_index::IndexEntry;
+use super::object_put::StreamSealing;
 use super::object_put::{self, send_sealed};
-use super::passthrough::{exchange, read_small_body, send};
+use super::passthrough::{exchange, read_completion_body, read_small_body, send};
 use super::sse;
 use super::upstream_response;
 use super::xml::{self, CompleteMultipartUpload};
@@ -30,7 +32,7 @@ use crate::body::{self, ProxyBody};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::integrity::DeclaredDigests;
 use crate::seal::layout::{DEFAULT_SEGMENT_LOG2, StreamLayout};
-use crate::seal::{SealedLayout, SealedObjectMetadata, SealedShape, StreamHeader};
+use crate::seal::{ChecksumRecord, SealedLayout, SealedObjectMetadata, SealedShape, StreamHeader};
 use crate::state::AppState;
 use crate::upstream::{UpstreamPayload, UpstreamRequest};
 
@@ -50,20 +52,38 @@ pub struct UploadRecord {
     pub key: String,
     /// The sealed metadata put on the upload, as (header, value) pairs.
     pub metadata: Vec<(String, String)>,
+    /// The checksum its parts record (absent in records of s3seal versions
+    /// that recorded none: their parts are format-1 streams).
+    #[serde(default)]
+    pub checksum: Option<UploadChecksum>,
 }
 
 impl UploadRecord {
-    fn new(bucket: &str, key: &str, metadata: &SealedObjectMetadata) -> Result<Self, S3Error> {
+    fn new(
+        bucket: &str,
+        key: &str,
+        metadata: &SealedObjectMetadata,
+        checksum: UploadChecksum,
+    ) -> Result<Self, S3Error> {
         let mut headers = HeaderMap::new();
         metadata.to_headers(&mut headers)?;
         Ok(UploadRecord {
             bucket: bucket.to_string(),
             key: key.to_string(),
+            checksum: Some(checksum),
             metadata: headers
                 .iter()
                 .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
                 .collect(),
         })
+    }
+
+    /// The geometry of the upload's part streams (format 1 parts carry no checksum record).
+    fn part_layout(&self) -> StreamLayout {
+        match self.checksum {
+            Some(_) => StreamLayout::default_layout(),
+            None => StreamLayout::default_layout().without_record(),
+        }
     }
 
     pub fn sealed_metadata(&self) -> Result<SealedObjectMetadata, S3Error> {
@@ -110,6 +130,7 @@ pub async fn create(
 ) -> Result<Response<ProxyBody>, S3Error> {
     let (bucket, key) = ctx.bucket_and_key()?;
     let sse = object_put::upload_encryption(state, bucket, &parts.headers)?;
+    let checksum = UploadChecksum::from_create_headers(&parts.headers)?;
     read_small_body(&parts, ctx, body).await?;
 
     // The data key itself is not needed until the parts arrive.
@@ -143,18 +164,16 @@ pub async fn create(
     let xml = upstream_response::collect_limited(incoming, MAX_RESULT_BODY).await?;
     let result: xml::InitiateMultipartUploadResult =
         xml::parse_upstream(&xml, "InitiateMultipartUploadResult")?;
-    let record = UploadRecord::new(bucket, key, &metadata)?;
+    let record = UploadRecord::new(bucket, key, &metadata, checksum)?;
     if let Err(err) = state.store.put_upload(&result.upload_id, Some(&record)) {
         abort_upstream(state, bucket, key, &result.upload_id).await;
         return Err(S3Error::internal(format!(
             "cannot record the multipart upload: {err}"
         )));
     }
-    Ok(super::xml::response(
-        head.status,
-        sse::sealed_response_headers(&state.kms, &head.headers, &metadata),
-        xml,
-    ))
+    let mut headers = sse::sealed_response_headers(&state.kms, &head.headers, &metadata);
+    checksum.insert_headers(&mut headers);
+    Ok(super::xml::response(head.status, headers, xml))
 }
 
 pub async fn upload_part(
@@ -165,10 +184,14 @@ pub async fn upload_part(
 ) -> Result<Response<ProxyBody>, S3Error> {
     let (bucket, key) = ctx.bucket_and_key()?;
     let part_number = part_number(ctx)?;
-    let (_, record) = UploadRecord::load(state, ctx)?;
+    let (upload_id, record) = UploadRecord::load(state, ctx)?;
     let metadata = record.sealed_metadata()?;
     check_part_sse_headers(state, &parts.headers, &metadata)?;
     let declared = DeclaredDigests::from_request(&parts.headers, &ctx.payload)?;
+    let upload_checksum = record
+        .checksum
+        .unwrap_or_else(UploadChecksum::default_for_upload);
+    upload_checksum.check_part_algorithm(declared.checksum.as_ref().map(|c| c.algorithm))?;
     let plaintext_len = declared.length.ok_or_else(|| {
         S3Error::new(
             S3ErrorCode::MissingContentLength,
@@ -176,7 +199,6 @@ pub async fn upload_part(
         )
     })?;
     check_part_size(plaintext_len)?;
-    let declared_checksum = declared.checksum.clone();
 
     let data_key = super::object_get::unwrap_object_key(state, ctx, bucket, key, &metadata)?;
     tracing::info!(
@@ -198,16 +220,48 @@ pub async fn upload_part(
     };
     let failure = crate::body::FailureSlot::default();
     let body = ctx.object_body(body, &failure);
-    let response = send_sealed(state, request, body, declared, &data_key, header, failure).await?;
+    let sealing = StreamSealing {
+        data_key: &data_key,
+        header,
+        checksum: upload_checksum.stream_checksum(),
+    };
+    let (response, recorded) =
+        send_sealed(state, request, body, declared, sealing, failure).await?;
     if !response.status().is_success() {
         return upstream_response::relay_error(response).await;
     }
+    remember_part_checksum(
+        state,
+        &upload_id,
+        part_number,
+        response.headers(),
+        recorded.as_ref(),
+        plaintext_len,
+    );
     let mut headers = sse::sealed_response_headers(&state.kms, response.headers(), &metadata);
     headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(0));
-    object_put::echo_checksum(&mut headers, declared_checksum);
+    object_put::echo_checksum(&mut headers, recorded.as_ref(), None);
     let mut out = Response::new(body::empty());
     *out.headers_mut() = headers;
     Ok(out)
+}
+
+/// Keeps an uploaded part's checksum under the ETag the upstream gave it.
+pub fn remember_part_checksum(
+    state: &AppState,
+    upload_id: &str,
+    part_number: u32,
+    upstream_headers: &HeaderMap,
+    recorded: Option<&ChecksumRecord>,
+    plaintext_len: u64,
+) {
+    let etag = upstream_headers
+        .get(http::header::ETAG)
+        .and_then(|v| v.to_str().ok());
+    if let (Some(etag), Some(record)) = (etag, recorded) {
+        let checksum = PartChecksum::of(record, plaintext_len);
+        checksums::remember_part(state, upload_id, part_number, etag, &checksum);
+    }
 }
 
 /// The `partNumber` of an UploadPart / UploadPartCopy: 1 to 10,000.
@@ -282,10 +336,12 @@ pub async fn complete(
     let (bucket, key) = ctx.bucket_and_key()?;
     let (upload_id, record) = UploadRecord::load(state, ctx)?;
     let metadata = record.sealed_metadata()?;
-    let xml_body = read_small_body(&parts, ctx, body).await?;
+    let xml_body = read_completion_body(&parts, ctx, body).await?;
     let requested = CompleteMultipartUpload::parse(&xml_body)?;
     let uploaded = list_all_parts(state, bucket, key, &upload_id).await?;
-    let plaintext_sizes = check_completion(&requested, &uploaded)?;
+    let plaintext_sizes = check_completion(&requested, &uploaded, record.part_layout())?;
+    let object_checksum = completed_checksum(state, &upload_id, &record, &requested)?;
+    checksums::check_declared_object_checksum(&parts.headers, object_checksum.as_ref())?;
 
     let upstream_body = requested.upstream_body()?;
     let mut forwarded = parts;
@@ -305,20 +361,22 @@ pub async fn complete(
             xml,
         ));
     };
-    if let Err(err) = state.store.put_upload::<UploadRecord>(&upload_id, None) {
-        tracing::warn!(error = %err, "could not forget a completed upload");
-    }
+    forget_upload(state, &upload_id);
     let sealed_sizes: Vec<u64> = requested
         .parts
         .iter()
         .filter_map(|p| uploaded.get(&p.part_number).map(|u| u.size))
         .collect();
-    let layout = record_completed_layout(
-        state,
+    let completed = CompletedObject {
         bucket,
         key,
-        &result.etag,
-        &metadata,
+        etag: &result.etag,
+        metadata: &metadata,
+        checksum: object_checksum.as_ref(),
+    };
+    let layout = record_completed_layout(
+        state,
+        &completed,
         &requested,
         &sealed_sizes,
         &plaintext_sizes,
@@ -337,8 +395,55 @@ pub async fn complete(
     Ok(super::xml::response(
         head.status,
         sse::sealed_response_headers(&state.kms, &head.headers, &metadata),
-        xml,
+        result.to_xml(object_checksum.as_ref())?,
     ))
+}
+
+/// Drops what s3seal kept of an upload that completed or was aborted.
+fn forget_upload(state: &AppState, upload_id: &str) {
+    if let Err(err) = state.store.put_upload::<UploadRecord>(upload_id, None) {
+        tracing::warn!(error = %err, upload_id, "could not forget an upload");
+    }
+    if let Err(err) = state.store.forget_part_checksums(upload_id) {
+        tracing::warn!(error = %err, upload_id, "could not forget an upload's part checksums");
+    }
+}
+
+/// The completed object's checksum, combined from the checksums its parts
+/// recorded. A checksum the client lists for a part must be that part's:
+/// S3 answers a mismatch with InvalidPart.
+fn completed_checksum(
+    state: &AppState,
+    upload_id: &str,
+    record: &UploadRecord,
+    requested: &CompleteMultipartUpload,
+) -> Result<Option<ObjectChecksum>, S3Error> {
+    let Some(upload) = record.checksum else {
+        return Ok(None);
+    };
+    let mut parts = Vec::with_capacity(requested.parts.len());
+    for part in &requested.parts {
+        let stored = checksums::part_checksum(state, upload_id, part.part_number, &part.etag);
+        for (algorithm, value) in part.declared_checksums() {
+            let same = stored
+                .as_ref()
+                .is_some_and(|s| s.algorithm == algorithm && s.digest == value);
+            if !same {
+                return Err(S3Error::new(
+                    S3ErrorCode::InvalidPart,
+                    format!(
+                        "One or more of the specified parts could not be found. The {} listed for part {} does not match the part's.",
+                        algorithm.xml_name(),
+                        part.part_number
+                    ),
+                )
+                .with_detail("PartNumber", part.part_number.to_string())
+                .with_detail("ETag", part.etag.clone()));
+            }
+        }
+        parts.push(stored);
+    }
+    Ok(ObjectChecksum::combine(upload, &parts))
 }
 
 /// Checks a completion request as S3 does, against the parts the upstream
@@ -346,6 +451,7 @@ pub async fn complete(
 fn check_completion(
     requested: &CompleteMultipartUpload,
     uploaded: &std::collections::BTreeMap<u32, UploadedPart>,
+    layout: StreamLayout,
 ) -> Result<Vec<u64>, S3Error> {
     if requested.parts.is_empty() {
         return Err(S3Error::new(
@@ -363,7 +469,6 @@ fn check_completion(
             "The list of parts was not in ascending order. Parts must be ordered by part number.",
         ));
     }
-    let layout = StreamLayout::default_layout();
     let mut sizes = Vec::with_capacity(requested.parts.len());
     for (i, part) in requested.parts.iter().enumerate() {
         let stored = uploaded
@@ -407,18 +512,15 @@ fn same_etag(a: &str, b: &str) -> bool {
 /// layout. Headers that contradict the completed part list mean the upstream
 /// assembled something else: an error. A failure to read them is only logged
 /// (the layout is rebuilt on first use, with the weaker checks that implies).
-#[allow(clippy::too_many_arguments)]
 async fn record_completed_layout(
     state: &AppState,
-    bucket: &str,
-    key: &str,
-    etag: &str,
-    metadata: &SealedObjectMetadata,
+    completed: &CompletedObject<'_>,
     requested: &CompleteMultipartUpload,
     sealed_sizes: &[u64],
     plaintext_sizes: &[u64],
 ) -> Result<Option<SealedLayout>, S3Error> {
-    let SealedShape::Multipart { object_id } = &metadata.shape else {
+    let (bucket, key) = (completed.bucket, completed.key);
+    let SealedShape::Multipart { object_id } = &completed.metadata.shape else {
         return Err(S3Error::internal(
             "a multipart upload with single-part metadata",
         ));
@@ -435,7 +537,7 @@ async fn record_completed_layout(
         bucket: bucket.to_string(),
         key: key.to_string(),
         version_id: None,
-        etag: HeaderValue::try_from(etag).ok(),
+        etag: HeaderValue::try_from(completed.etag).ok(),
         stored_size: sealed_sizes.iter().sum(),
     };
     let headers = match layouts::headers_at(state, &object, &offsets).await {
@@ -455,8 +557,23 @@ async fn record_completed_layout(
         ));
     }
     let layout = SealedLayout::new(headers)?;
-    layouts::record_layout(state, object_id, &layout, LayoutOrigin::Completed);
+    layouts::record_layout(
+        state,
+        object_id,
+        &layout,
+        LayoutOrigin::Completed,
+        completed.checksum,
+    );
     Ok(Some(layout))
+}
+
+/// A multipart object just completed on the upstream.
+struct CompletedObject<'a> {
+    bucket: &'a str,
+    key: &'a str,
+    etag: &'a str,
+    metadata: &'a SealedObjectMetadata,
+    checksum: Option<&'a ObjectChecksum>,
 }
 
 pub async fn abort(
@@ -471,10 +588,8 @@ pub async fn abort(
         .unwrap_or_default()
         .to_string();
     let response = exchange(state, ctx, parts, body).await?;
-    if response.status().is_success()
-        && let Err(err) = state.store.put_upload::<UploadRecord>(&upload_id, None)
-    {
-        tracing::warn!(error = %err, "could not forget an aborted upload");
+    if response.status().is_success() {
+        forget_upload(state, &upload_id);
     }
     upstream_response::relay(response).await
 }
@@ -501,14 +616,14 @@ pub async fn list_parts(
     parts: http::request::Parts,
     body: Incoming,
 ) -> Result<Response<ProxyBody>, S3Error> {
-    let ours = UploadRecord::load(state, ctx).is_ok();
+    let ours = UploadRecord::load(state, ctx).ok();
     let response = exchange(state, ctx, parts, body).await?;
-    if !ours || !response.status().is_success() {
+    let Some((_, record)) = ours.filter(|_| response.status().is_success()) else {
         return upstream_response::relay(response).await;
-    }
+    };
     let (head, incoming) = response.into_parts();
     let xml = upstream_response::collect_limited(incoming, MAX_LIST_PARTS_BODY).await?;
-    let layout = StreamLayout::default_layout();
+    let layout = record.part_layout();
     let rewritten = super::listing::rewrite_sizes(&xml, &[b"Part"], |entry| async move {
         Ok(layout.plaintext_len(entry.size).unwrap_or(entry.size))
     })
@@ -596,10 +711,7 @@ mod tests {
         CompleteMultipartUpload {
             parts: parts
                 .iter()
-                .map(|(n, e)| xml::CompletedPart {
-                    part_number: *n,
-                    etag: e.to_string(),
-                })
+                .map(|(n, e)| xml::CompletedPart::new(*n, e.to_string()))
                 .collect(),
         }
     }
@@ -633,30 +745,43 @@ mod tests {
             (3, "\"c\"", MIN_PART_SIZE - 1),
         ]);
         let ok = request(&[(1, "a"), (2, "\"b\"")]);
-        assert_eq!(check_completion(&ok, &up).unwrap(), vec![MIN_PART_SIZE, 7]);
+        assert_eq!(
+            check_completion(&ok, &up, StreamLayout::default_layout()).unwrap(),
+            vec![MIN_PART_SIZE, 7]
+        );
         let small = request(&[(3, "c"), (2, "b")]);
         assert_eq!(
-            check_completion(&small, &up).unwrap_err().code,
+            check_completion(&small, &up, StreamLayout::default_layout())
+                .unwrap_err()
+                .code,
             S3ErrorCode::InvalidPartOrder
         );
         let small = request(&[(2, "b"), (3, "c")]);
         assert_eq!(
-            check_completion(&small, &up).unwrap_err().code,
+            check_completion(&small, &up, StreamLayout::default_layout())
+                .unwrap_err()
+                .code,
             S3ErrorCode::EntityTooSmall
         );
         let wrong_etag = request(&[(1, "x")]);
         assert_eq!(
-            check_completion(&wrong_etag, &up).unwrap_err().code,
+            check_completion(&wrong_etag, &up, StreamLayout::default_layout())
+                .unwrap_err()
+                .code,
             S3ErrorCode::InvalidPart
         );
         let missing = request(&[(1, "a"), (4, "d")]);
         assert_eq!(
-            check_completion(&missing, &up).unwrap_err().code,
+            check_completion(&missing, &up, StreamLayout::default_layout())
+                .unwrap_err()
+                .code,
             S3ErrorCode::InvalidPart
         );
         let empty = CompleteMultipartUpload { parts: vec![] };
         assert_eq!(
-            check_completion(&empty, &up).unwrap_err().code,
+            check_completion(&empty, &up, StreamLayout::default_layout())
+                .unwrap_err()
+                .code,
             S3ErrorCode::MalformedXML
         );
         // A part that is not a sealed stream is an upstream problem.
@@ -669,7 +794,7 @@ mod tests {
             },
         );
         assert_eq!(
-            check_completion(&request(&[(9, "e")]), &odd)
+            check_completion(&request(&[(9, "e")]), &odd, StreamLayout::default_layout())
                 .unwrap_err()
                 .code,
             S3ErrorCode::InternalError

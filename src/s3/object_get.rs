@@ -16,6 +16,7 @@
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 
 use super::RequestContext;
+use super::checksums::{self, ObjectChecksum};
 use super::headers::{Forward, forward_request_headers};
 use super::layouts::{self, StoredObject};
 use super::range::{ByteRange, SatisfiedRange};
@@ -164,11 +165,12 @@ pub async fn read_object(
     };
     let window = window(selection, &layout)?;
     add_window_headers(&mut out_headers, &window, layout.plaintext_len());
-    if is_head {
+    // S3 reports checksums of whole objects and parts, never of ranges.
+    let wants_checksum =
+        checksums::checksum_mode(client_headers) && !matches!(selection, Selection::Range(_));
+    if is_head && !wants_checksum {
         return Ok(with_parts(body::empty(), window.status, out_headers));
     }
-
-    let plan = layout.read_plan(&window)?;
     let data_key = unwrap_object_key(state, ctx, &address.bucket, &address.key, &metadata)?;
     tracing::info!(
         request_id = %ctx.request_id,
@@ -176,8 +178,25 @@ pub async fn read_object(
         principal = %ctx.principal.arn,
         bucket = %address.bucket,
         key = %address.key,
+        reason = if is_head { "checksum" } else { "content" },
         "unwrapped a data key to read an object"
     );
+    if wants_checksum {
+        let found = ObjectChecksumSource {
+            object: &object,
+            metadata: &metadata,
+            layout: &layout,
+            data_key: &data_key,
+        };
+        if let Some(checksum) = found.read(state).await? {
+            add_checksum_headers(&mut out_headers, &checksum, selection);
+        }
+    }
+    if is_head {
+        return Ok(with_parts(body::empty(), window.status, out_headers));
+    }
+
+    let plan = layout.read_plan(&window)?;
     let stored = match (plan.sealed_range, probe_body.take()) {
         // A whole GET: the probe's body is the object.
         (None, Some(whole)) => whole,
@@ -186,6 +205,55 @@ pub async fn read_object(
     };
     let body = body::boxed(UnsealingBody::new(stored, data_key, plan));
     Ok(with_parts(body, window.status, out_headers))
+}
+
+/// Where a sealed object's checksum comes from.
+struct ObjectChecksumSource<'a> {
+    object: &'a StoredObject,
+    metadata: &'a SealedObjectMetadata,
+    layout: &'a ObjectLayout,
+    data_key: &'a DataKey,
+}
+
+impl ObjectChecksumSource<'_> {
+    async fn read(&self, state: &AppState) -> Result<Option<ObjectChecksum>, S3Error> {
+        match (&self.metadata.shape, self.layout) {
+            (SealedShape::Multipart { object_id }, ObjectLayout::Known(layout)) => {
+                checksums::multipart_checksum(state, self.object, object_id, layout, self.data_key)
+                    .await
+            }
+            (SealedShape::SinglePart { .. }, ObjectLayout::Known(layout)) => {
+                checksums::single_part_checksum(state, self.object, layout, self.data_key).await
+            }
+            (SealedShape::SinglePart { .. }, ObjectLayout::SingleUnread(len)) => {
+                let header = layouts::headers_at(state, self.object, &[0])
+                    .await?
+                    .pop()
+                    .ok_or_else(|| S3Error::internal("no stream header read"))?;
+                let layout = layouts::single_part_layout(header, *len)?;
+                checksums::single_part_checksum(state, self.object, &layout, self.data_key).await
+            }
+            (SealedShape::Multipart { .. }, ObjectLayout::SingleUnread(_)) => Ok(None),
+        }
+    }
+}
+
+/// `x-amz-checksum-*`: the object's checksum, or for a `partNumber` read of
+/// a multipart object, that part's.
+fn add_checksum_headers(headers: &mut HeaderMap, checksum: &ObjectChecksum, selection: Selection) {
+    match selection {
+        Selection::Part(number) if !checksum.parts.is_empty() => {
+            if let Some(value) = checksum.part(number as usize - 1) {
+                checksums::insert_checksum_headers(
+                    headers,
+                    checksum.algorithm,
+                    value,
+                    checksum.object_type,
+                );
+            }
+        }
+        _ => checksum.insert_headers(headers),
+    }
 }
 
 /// What is known of the object's streams.
@@ -451,8 +519,11 @@ pub fn stored_size(headers: &HeaderMap) -> Option<u64> {
 }
 
 fn check_single_part_size(plaintext_len: u64, stored: u64) -> Result<(), S3Error> {
-    let expected = StreamLayout::default_layout().sealed_len(plaintext_len)?;
-    if stored != expected {
+    let current = StreamLayout::default_layout();
+    let expected = current.sealed_len(plaintext_len)?;
+    // Objects written before checksum records (format 1) are shorter.
+    let format_1 = current.without_record().sealed_len(plaintext_len)?;
+    if stored != expected && stored != format_1 {
         return Err(S3Error::internal(format!(
             "the stored object is {stored} bytes but its metadata requires {expected}: it was truncated or altered on the upstream"
         )));

@@ -5,6 +5,8 @@
 //! verified (signed SHA-256, Content-MD5, flexible checksum) and sealed in one
 //! pass; a mismatch aborts the upstream request before its last byte.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
 use http::{HeaderValue, Method, Response, StatusCode};
 use hyper::body::Incoming;
 
@@ -15,11 +17,11 @@ use super::sse::{self, SseRequest};
 use super::upstream_response;
 use crate::body::{self, FailureSlot, ProxyBody};
 use crate::error::{S3Error, S3ErrorCode};
-use crate::integrity::{DeclaredDigests, VerifyingBody};
+use crate::integrity::{ChecksumType, DeclaredDigests, VerifyingBody};
 use crate::kms::DataKey;
 use crate::seal::layout::DEFAULT_SEGMENT_LOG2;
 use crate::seal::metadata::{SealedObjectMetadata, SealedShape};
-use crate::seal::{SealingBody, StreamHeader};
+use crate::seal::{ChecksumRecord, SealingBody, StreamChecksum, StreamHeader};
 use crate::state::AppState;
 use crate::upstream::{UpstreamPayload, UpstreamRequest};
 
@@ -47,7 +49,7 @@ pub async fn put_object(
             "Your proposed upload exceeds the maximum allowed object size.",
         ));
     }
-    let declared_checksum = declared.checksum.clone();
+    let checksum = StreamChecksum::full_object(declared.checksum.as_ref().map(|c| c.algorithm));
 
     let (data_key, metadata) = new_object_key(
         state,
@@ -70,7 +72,13 @@ pub async fn put_object(
     };
     let failure = FailureSlot::default();
     let body = ctx.object_body(body, &failure);
-    let response = send_sealed(state, request, body, declared, &data_key, header, failure).await?;
+    let sealing = StreamSealing {
+        data_key: &data_key,
+        header,
+        checksum,
+    };
+    let (response, recorded) =
+        send_sealed(state, request, body, declared, sealing, failure).await?;
     if !response.status().is_success() {
         return upstream_response::relay_error(response).await;
     }
@@ -91,39 +99,65 @@ pub async fn put_object(
     *out.headers_mut() = sse::sealed_response_headers(&state.kms, response.headers(), &metadata);
     out.headers_mut()
         .insert(http::header::CONTENT_LENGTH, HeaderValue::from(0));
-    echo_checksum(out.headers_mut(), declared_checksum);
+    echo_checksum(
+        out.headers_mut(),
+        recorded.as_ref(),
+        Some(ChecksumType::FullObject),
+    );
     Ok(out)
 }
 
-/// Answers the client's (verified) flexible checksum, as S3 does.
+/// Answers the stored stream's checksum (the client's, verified, or the
+/// default CRC64NVME s3seal computed), as S3 does; `object_type` only for a
+/// whole object, not for a part.
 pub fn echo_checksum(
     headers: &mut http::HeaderMap,
-    checksum: Option<crate::integrity::DeclaredChecksum>,
+    checksum: Option<&ChecksumRecord>,
+    object_type: Option<ChecksumType>,
 ) {
-    if let Some(checksum) = checksum
-        && let Ok(value) = HeaderValue::try_from(checksum.base64())
-    {
+    let Some(checksum) = checksum else {
+        return;
+    };
+    if let Ok(value) = HeaderValue::try_from(B64.encode(&checksum.digest)) {
         headers.insert(checksum.algorithm.header_name(), value);
+    }
+    if let Some(kind) = object_type {
+        headers.insert("x-amz-checksum-type", HeaderValue::from_static(kind.name()));
     }
 }
 
+/// How to seal one stream: under which data key, with which header, and
+/// which plaintext checksum to record in it.
+pub struct StreamSealing<'a> {
+    pub data_key: &'a DataKey,
+    pub header: StreamHeader,
+    pub checksum: StreamChecksum,
+}
+
 /// Sends `request` upstream with `body` (verified against `declared`)
-/// sealed into one stream described by `header`, as it streams.
+/// sealed into one stream, as it streams. Returns the upstream's response
+/// and, once the body went through whole, the plaintext checksum recorded.
 pub async fn send_sealed<B>(
     state: &AppState,
     mut request: UpstreamRequest,
     body: B,
     declared: DeclaredDigests,
-    data_key: &DataKey,
-    header: StreamHeader,
+    sealing: StreamSealing<'_>,
     failure: FailureSlot,
-) -> Result<Response<Incoming>, S3Error>
+) -> Result<(Response<Incoming>, Option<ChecksumRecord>), S3Error>
 where
     B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + Sync + 'static,
     B::Error: Into<crate::body::BoxError>,
 {
     let verified = VerifyingBody::new(body, declared, failure.clone());
-    let sealed = SealingBody::new(verified, data_key, header, failure.clone())?;
+    let sealed = SealingBody::new(
+        verified,
+        sealing.data_key,
+        sealing.header,
+        sealing.checksum,
+        failure.clone(),
+    )?;
+    let computed = sealed.checksum();
     request.headers.insert(
         http::header::CONTENT_LENGTH,
         HeaderValue::from(sealed.sealed_len()),
@@ -138,7 +172,7 @@ where
     if let Some(err) = failure.take() {
         return Err(err);
     }
-    Ok(response)
+    Ok((response, computed.get().cloned()))
 }
 
 /// The encryption an upload asks for: its SSE headers, else the bucket's

@@ -122,23 +122,39 @@ pub async fn read_small_body(
     ctx: &RequestContext,
     body: Incoming,
 ) -> Result<Bytes, S3Error> {
-    read_verified_body(parts, &ctx.payload, body, MAX_PASSTHROUGH_BODY).await
+    read_verified_body(parts, &ctx.payload, body, MAX_PASSTHROUGH_BODY, true).await
+}
+
+/// The body of a CompleteMultipartUpload: its `x-amz-checksum-*` headers
+/// are the whole object's checksum, not the XML body's.
+pub async fn read_completion_body(
+    parts: &http::request::Parts,
+    ctx: &RequestContext,
+    body: Incoming,
+) -> Result<Bytes, S3Error> {
+    read_verified_body(parts, &ctx.payload, body, MAX_PASSTHROUGH_BODY, false).await
 }
 
 /// Reads a body of at most `limit` bytes, verified against the signed payload
-/// hash and the declared digests.
+/// hash and the declared digests (the flexible checksum only if
+/// `checksum_is_the_bodys`).
 pub async fn read_verified_body(
     parts: &http::request::Parts,
     payload: &crate::auth::PayloadHash,
     body: Incoming,
     limit: usize,
+    checksum_is_the_bodys: bool,
 ) -> Result<Bytes, S3Error> {
     if let crate::auth::PayloadHash::Streaming(mode) = payload {
         return Err(S3Error::not_implemented(format!(
             "aws-chunked bodies ({mode}) for this operation; they are supported for PutObject and UploadPart"
         )));
     }
-    let declared = DeclaredDigests::from_request(&parts.headers, payload)?;
+    let declared = if checksum_is_the_bodys {
+        DeclaredDigests::from_request(&parts.headers, payload)?
+    } else {
+        DeclaredDigests::without_checksum(&parts.headers, payload)?
+    };
     let failure = FailureSlot::default();
     let verified = VerifyingBody::new(body, declared, failure.clone());
     match Limited::new(verified, limit).collect().await {

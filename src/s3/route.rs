@@ -103,7 +103,8 @@ impl Operation {
             | AbortMultipartUpload
             | ListParts
             | CopyObject
-            | UpdateObjectEncryption => Family::SealedObject,
+            | UpdateObjectEncryption
+            | GetObjectAttributes => Family::SealedObject,
             ListBuckets
             | CreateBucket
             | DeleteBucket
@@ -118,9 +119,7 @@ impl Operation {
             | DeleteObject
             | ObjectConfig { .. }
             | RestoreObject => Family::PassThrough,
-            PostObject | GetObjectAttributes | SelectObjectContent | GetObjectTorrent | Unknown => {
-                Family::Refused
-            }
+            PostObject | SelectObjectContent | GetObjectTorrent | Unknown => Family::Refused,
         }
     }
 

@@ -6,7 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::checksums::ObjectChecksum;
 use crate::error::S3Error;
+use crate::integrity::ChecksumAlgorithm;
 
 const S3_NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 
@@ -23,6 +25,44 @@ pub struct CompletedPart {
     pub part_number: u32,
     #[serde(rename = "ETag")]
     pub etag: String,
+    /// The client's checksums of the part's plaintext (never sent upstream).
+    #[serde(rename = "ChecksumCRC32", default, skip_serializing)]
+    pub checksum_crc32: Option<String>,
+    #[serde(rename = "ChecksumCRC32C", default, skip_serializing)]
+    pub checksum_crc32c: Option<String>,
+    #[serde(rename = "ChecksumCRC64NVME", default, skip_serializing)]
+    pub checksum_crc64nvme: Option<String>,
+    #[serde(rename = "ChecksumSHA1", default, skip_serializing)]
+    pub checksum_sha1: Option<String>,
+    #[serde(rename = "ChecksumSHA256", default, skip_serializing)]
+    pub checksum_sha256: Option<String>,
+}
+
+impl CompletedPart {
+    pub fn new(part_number: u32, etag: String) -> Self {
+        CompletedPart {
+            part_number,
+            etag,
+            checksum_crc32: None,
+            checksum_crc32c: None,
+            checksum_crc64nvme: None,
+            checksum_sha1: None,
+            checksum_sha256: None,
+        }
+    }
+
+    /// The checksums the client listed for this part.
+    pub fn declared_checksums(&self) -> impl Iterator<Item = (ChecksumAlgorithm, &str)> {
+        [
+            (ChecksumAlgorithm::Crc32, &self.checksum_crc32),
+            (ChecksumAlgorithm::Crc32c, &self.checksum_crc32c),
+            (ChecksumAlgorithm::Crc64Nvme, &self.checksum_crc64nvme),
+            (ChecksumAlgorithm::Sha1, &self.checksum_sha1),
+            (ChecksumAlgorithm::Sha256, &self.checksum_sha256),
+        ]
+        .into_iter()
+        .filter_map(|(algorithm, value)| value.as_deref().map(|v| (algorithm, v.trim())))
+    }
 }
 
 impl CompleteMultipartUpload {
@@ -65,8 +105,77 @@ pub struct InitiateMultipartUploadResult {
 /// an `<Error>` document instead, which does not parse as this).
 #[derive(Debug, Deserialize)]
 pub struct CompleteMultipartUploadResult {
+    #[serde(rename = "Location", default)]
+    pub location: Option<String>,
+    #[serde(rename = "Bucket", default)]
+    pub bucket: Option<String>,
+    #[serde(rename = "Key", default)]
+    pub key: Option<String>,
     #[serde(rename = "ETag")]
     pub etag: String,
+}
+
+impl CompleteMultipartUploadResult {
+    /// The result as s3seal answers it: the upstream's, plus the object's
+    /// plaintext checksum (a checksum element named after its algorithm).
+    pub fn to_xml(&self, checksum: Option<&ObjectChecksum>) -> Result<String, S3Error> {
+        #[derive(Serialize)]
+        #[serde(rename = "CompleteMultipartUploadResult")]
+        struct Out<'a> {
+            #[serde(rename = "@xmlns")]
+            xmlns: &'static str,
+            #[serde(rename = "Location", skip_serializing_if = "Option::is_none")]
+            location: Option<&'a str>,
+            #[serde(rename = "Bucket", skip_serializing_if = "Option::is_none")]
+            bucket: Option<&'a str>,
+            #[serde(rename = "Key", skip_serializing_if = "Option::is_none")]
+            key: Option<&'a str>,
+            #[serde(rename = "ETag")]
+            etag: &'a str,
+            #[serde(rename = "$value", skip_serializing_if = "Vec::is_empty")]
+            checksum: Vec<ChecksumElement>,
+        }
+        let out = Out {
+            xmlns: S3_NAMESPACE,
+            location: self.location.as_deref(),
+            bucket: self.bucket.as_deref(),
+            key: self.key.as_deref(),
+            etag: &self.etag,
+            checksum: checksum.map(ChecksumElement::of).unwrap_or_default(),
+        };
+        with_declaration(quick_xml::se::to_string(&out))
+    }
+}
+
+/// `<ChecksumCRC32>…</ChecksumCRC32>` (named after the algorithm) and `<ChecksumType>`.
+#[derive(Debug, Serialize)]
+pub enum ChecksumElement {
+    ChecksumCRC32(String),
+    ChecksumCRC32C(String),
+    ChecksumCRC64NVME(String),
+    ChecksumSHA1(String),
+    ChecksumSHA256(String),
+    ChecksumType(&'static str),
+}
+
+impl ChecksumElement {
+    pub fn value(algorithm: ChecksumAlgorithm, value: String) -> Self {
+        match algorithm {
+            ChecksumAlgorithm::Crc32 => Self::ChecksumCRC32(value),
+            ChecksumAlgorithm::Crc32c => Self::ChecksumCRC32C(value),
+            ChecksumAlgorithm::Crc64Nvme => Self::ChecksumCRC64NVME(value),
+            ChecksumAlgorithm::Sha1 => Self::ChecksumSHA1(value),
+            ChecksumAlgorithm::Sha256 => Self::ChecksumSHA256(value),
+        }
+    }
+
+    /// The object's checksum value and type.
+    pub fn of(checksum: &ObjectChecksum) -> Vec<Self> {
+        vec![
+            Self::value(checksum.algorithm, checksum.value()),
+            Self::ChecksumType(checksum.object_type.name()),
+        ]
+    }
 }
 
 /// One page of the upstream's ListParts.
@@ -231,6 +340,11 @@ fn parse<T: serde::de::DeserializeOwned>(xml: &[u8]) -> Result<T, quick_xml::DeE
     quick_xml::de::from_str(text)
 }
 
+/// Serializes a response document, with the XML declaration.
+pub fn to_document<T: Serialize>(document: &T) -> Result<String, S3Error> {
+    with_declaration(quick_xml::se::to_string(document))
+}
+
 fn with_declaration(body: Result<String, quick_xml::SeError>) -> Result<String, S3Error> {
     body.map(|b| format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{b}"))
         .map_err(|e| S3Error::internal(format!("cannot write XML: {e}")))
@@ -250,7 +364,42 @@ mod tests {
         let out = parsed.upstream_body().unwrap();
         assert!(!out.contains("Checksum"));
         let again = CompleteMultipartUpload::parse(out.as_bytes()).unwrap();
-        assert_eq!(again, parsed);
+        let numbered = |c: &CompleteMultipartUpload| -> Vec<(u32, String)> {
+            c.parts
+                .iter()
+                .map(|p| (p.part_number, p.etag.clone()))
+                .collect()
+        };
+        assert_eq!(numbered(&again), numbered(&parsed));
+        let declared: Vec<_> = parsed.parts[0].declared_checksums().collect();
+        assert_eq!(declared, vec![(ChecksumAlgorithm::Crc32, "AAAA")]);
+        assert_eq!(parsed.parts[1].declared_checksums().count(), 0);
+    }
+
+    #[test]
+    fn complete_result_reports_the_object_checksum() {
+        let result = CompleteMultipartUploadResult {
+            location: Some("http://x/b/k".into()),
+            bucket: Some("b".into()),
+            key: Some("k".into()),
+            etag: "\"e-2\"".into(),
+        };
+        let checksum = ObjectChecksum {
+            algorithm: ChecksumAlgorithm::Crc32,
+            object_type: crate::integrity::ChecksumType::Composite,
+            digest: "AAAAAA==".into(),
+            parts: vec!["AQIDBA==".into(), "BQYHCA==".into()],
+        };
+        let xml = result.to_xml(Some(&checksum)).unwrap();
+        assert!(
+            xml.contains("<ETag>\"e-2\"</ETag><ChecksumCRC32>AAAAAA==-2</ChecksumCRC32><ChecksumType>COMPOSITE</ChecksumType>"),
+            "{xml}"
+        );
+        let plain = result.to_xml(None).unwrap();
+        assert!(
+            !plain.contains("Checksum") && plain.contains("<Key>k</Key>"),
+            "{plain}"
+        );
     }
 
     #[test]

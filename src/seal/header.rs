@@ -3,7 +3,7 @@
 //! ```text
 //! offset size field
 //!      0    4 magic "S3SL"
-//!      4    1 format version (1)
+//!      4    1 format version: 1, or 2 (the stream ends with a checksum record)
 //!      5    1 log2 of the segment size (12..=24)
 //!      6    2 flags, reserved, must be zero
 //!      8    4 part number, big endian (0 for a single-part object)
@@ -17,11 +17,14 @@ use super::SealError;
 use super::layout::{HEADER_LEN, StreamLayout};
 
 pub const MAGIC: [u8; 4] = *b"S3SL";
-pub const FORMAT_VERSION: u8 = 1;
+/// The version s3seal writes; it still reads version 1 (no checksum record).
+pub const FORMAT_VERSION: u8 = 2;
+const READABLE_VERSIONS: std::ops::RangeInclusive<u8> = 1..=2;
 pub const SALT_LEN: usize = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamHeader {
+    pub version: u8,
     pub segment_log2: u8,
     pub part_number: u32,
     pub plaintext_len: u64,
@@ -35,6 +38,7 @@ impl StreamHeader {
         getrandom::fill(&mut salt)
             .map_err(|_| SealError::MalformedHeader("no randomness available"))?;
         let header = StreamHeader {
+            version: FORMAT_VERSION,
             segment_log2,
             part_number,
             plaintext_len,
@@ -45,13 +49,23 @@ impl StreamHeader {
     }
 
     pub fn layout(&self) -> Result<StreamLayout, SealError> {
-        StreamLayout::new(self.segment_log2)
+        let layout = StreamLayout::new(self.segment_log2)?;
+        Ok(if self.has_checksum_record() {
+            layout
+        } else {
+            layout.without_record()
+        })
+    }
+
+    /// Whether the stream ends with a [`super::ChecksumRecord`] (format 2).
+    pub fn has_checksum_record(&self) -> bool {
+        self.version >= 2
     }
 
     pub fn encode(&self) -> [u8; HEADER_LEN as usize] {
         let mut out = [0u8; HEADER_LEN as usize];
         out[0..4].copy_from_slice(&MAGIC);
-        out[4] = FORMAT_VERSION;
+        out[4] = self.version;
         out[5] = self.segment_log2;
         // out[6..8]: flags, zero
         out[8..12].copy_from_slice(&self.part_number.to_be_bytes());
@@ -68,13 +82,14 @@ impl StreamHeader {
         if bytes[0..4] != MAGIC {
             return Err(SealError::MalformedHeader("bad magic"));
         }
-        if bytes[4] != FORMAT_VERSION {
+        if !READABLE_VERSIONS.contains(&bytes[4]) {
             return Err(SealError::UnsupportedVersion(bytes[4]));
         }
         if bytes[6..8] != [0, 0] {
             return Err(SealError::MalformedHeader("reserved flags set"));
         }
         let header = StreamHeader {
+            version: bytes[4],
             segment_log2: bytes[5],
             part_number: u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]),
             plaintext_len: u64::from_be_bytes(bytes[12..20].try_into().expect("8-byte slice")),
@@ -101,11 +116,16 @@ mod tests {
             Err(SealError::MalformedHeader("bad magic"))
         );
         let mut bad = good;
-        bad[4] = 2;
+        bad[4] = 3;
         assert_eq!(
             StreamHeader::decode(&bad),
-            Err(SealError::UnsupportedVersion(2))
+            Err(SealError::UnsupportedVersion(3))
         );
+        let mut old = good;
+        old[4] = 1;
+        let old = StreamHeader::decode(&old).unwrap();
+        assert!(!old.has_checksum_record());
+        assert_eq!(old.layout().unwrap().record_len(), 0);
         let mut bad = good;
         bad[7] = 1;
         assert!(StreamHeader::decode(&bad).is_err());
@@ -123,8 +143,8 @@ mod tests {
 
     proptest! {
         #[test]
-        fn encode_decode_round_trip(log2 in 12u8..=24, part in any::<u32>(), len in 0u64..(1 << 40), salt in any::<[u8; 16]>()) {
-            let h = StreamHeader { segment_log2: log2, part_number: part, plaintext_len: len, salt };
+        fn encode_decode_round_trip(version in 1u8..=2, log2 in 12u8..=24, part in any::<u32>(), len in 0u64..(1 << 40), salt in any::<[u8; 16]>()) {
+            let h = StreamHeader { version, segment_log2: log2, part_number: part, plaintext_len: len, salt };
             prop_assert_eq!(StreamHeader::decode(&h.encode()), Ok(h));
         }
 

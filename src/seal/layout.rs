@@ -3,8 +3,9 @@
 //! A stream of `p` plaintext bytes with segment size `S` has
 //! `n = max(1, ceil(p / S))` segments (an empty stream still has one empty,
 //! final segment so that a header-only stream is detectably truncated) and a
-//! sealed length of `HEADER_LEN + p + n * TAG_LEN`. The mapping is strictly
-//! increasing, so a sealed length determines the plaintext length.
+//! sealed length of `HEADER_LEN + p + n * TAG_LEN`, plus `SEALED_RECORD_LEN`
+//! for the checksum record that ends every format-2 stream. The mapping is
+//! strictly increasing, so a sealed length determines the plaintext length.
 
 use super::SealError;
 
@@ -12,6 +13,8 @@ use super::SealError;
 pub const HEADER_LEN: u64 = 36;
 /// AES-GCM tag appended to every segment.
 pub const TAG_LEN: u64 = 16;
+/// The sealed checksum record after a format-2 stream's last segment.
+pub const SEALED_RECORD_LEN: u64 = super::checksum_record::RECORD_LEN + TAG_LEN;
 /// Default plaintext bytes per segment: 64 KiB (2^16). Large enough that the
 /// per-call AEAD cost is negligible, small enough for cheap range reads.
 pub const DEFAULT_SEGMENT_LOG2: u8 = 16;
@@ -25,6 +28,8 @@ pub const MAX_SEGMENTS: u64 = 1 << 32;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamLayout {
     segment_size: u64,
+    /// Bytes after the last segment: the sealed checksum record, or none (format 1).
+    record_len: u64,
 }
 
 impl StreamLayout {
@@ -34,13 +39,29 @@ impl StreamLayout {
         }
         Ok(StreamLayout {
             segment_size: 1u64 << segment_log2,
+            record_len: SEALED_RECORD_LEN,
         })
     }
 
+    /// The same geometry without a checksum record (format 1 streams).
+    pub fn without_record(self) -> Self {
+        StreamLayout {
+            record_len: 0,
+            ..self
+        }
+    }
+
+    /// The layout s3seal writes: 64 KiB segments and a checksum record.
     pub fn default_layout() -> Self {
         StreamLayout {
             segment_size: 1u64 << DEFAULT_SEGMENT_LOG2,
+            record_len: SEALED_RECORD_LEN,
         }
+    }
+
+    /// Length of the sealed checksum record after the last segment (0 if none).
+    pub fn record_len(&self) -> u64 {
+        self.record_len
     }
 
     pub fn segment_size(&self) -> u64 {
@@ -58,12 +79,12 @@ impl StreamLayout {
         if segments > MAX_SEGMENTS {
             return Err(SealError::TooLarge(plaintext_len));
         }
-        Ok(HEADER_LEN + plaintext_len + segments * TAG_LEN)
+        Ok(HEADER_LEN + plaintext_len + segments * TAG_LEN + self.record_len)
     }
 
     /// Inverse of [`Self::sealed_len`]; `None` if no plaintext length seals to `sealed_len`.
     pub fn plaintext_len(&self, sealed_len: u64) -> Option<u64> {
-        let body = sealed_len.checked_sub(HEADER_LEN)?;
+        let body = sealed_len.checked_sub(HEADER_LEN + self.record_len)?;
         let segments = body.div_ceil(self.segment_size + TAG_LEN).max(1);
         let plaintext = body.checked_sub(segments * TAG_LEN)?;
         (self.sealed_len(plaintext).ok()? == sealed_len).then_some(plaintext)
@@ -121,11 +142,15 @@ mod tests {
 
     #[test]
     fn known_sizes() {
-        let l = StreamLayout::default_layout();
+        let l = StreamLayout::default_layout().without_record();
         assert_eq!(l.sealed_len(0).unwrap(), 36 + 16);
         assert_eq!(l.sealed_len(1).unwrap(), 36 + 1 + 16);
         assert_eq!(l.sealed_len(65536).unwrap(), 36 + 65536 + 16);
         assert_eq!(l.sealed_len(65537).unwrap(), 36 + 65537 + 32);
+        let with_record = StreamLayout::default_layout();
+        assert_eq!(with_record.sealed_len(1).unwrap(), 36 + 1 + 16 + 56);
+        assert_eq!(with_record.plaintext_len(36 + 1 + 16 + 56), Some(1));
+        assert_eq!(with_record.plaintext_len(36 + 1 + 16), None);
         assert_eq!(l.segment_count(0), 1);
         assert_eq!(l.segment_count(65536), 1);
         assert_eq!(l.segment_count(65537), 2);
@@ -135,7 +160,7 @@ mod tests {
 
     #[test]
     fn impossible_sealed_lengths_are_rejected() {
-        let l = StreamLayout::default_layout();
+        let l = StreamLayout::default_layout().without_record();
         assert_eq!(l.plaintext_len(0), None);
         assert_eq!(l.plaintext_len(HEADER_LEN), None);
         assert_eq!(l.plaintext_len(HEADER_LEN + 15), None);
@@ -152,7 +177,7 @@ mod tests {
 
     #[test]
     fn segment_spans() {
-        let l = StreamLayout::new(12).unwrap(); // 4 KiB segments
+        let l = StreamLayout::new(12).unwrap().without_record(); // 4 KiB segments
         let span = l.segments_for(10_000, 4095, 4096);
         assert_eq!((span.first_segment, span.last_segment), (0, 1));
         assert_eq!(span.sealed_first, 36);
@@ -180,8 +205,9 @@ mod tests {
         }
 
         #[test]
-        fn sealed_len_round_trips(p in 0u64..(1u64 << 40), log2 in 12u8..=24) {
+        fn sealed_len_round_trips(p in 0u64..(1u64 << 40), log2 in 12u8..=24, record in any::<bool>()) {
             let l = StreamLayout::new(log2).unwrap();
+            let l = if record { l } else { l.without_record() };
             let s = l.sealed_len(p).unwrap();
             prop_assert_eq!(l.plaintext_len(s), Some(p));
         }

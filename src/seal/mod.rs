@@ -11,10 +11,12 @@
 //! - [`layout`]: size maths of one stream (plaintext ↔ sealed lengths, segments);
 //! - [`object_layout`]: the streams of a whole object, and range read plans;
 //! - [`header`]: the stream header codec;
+//! - [`checksum_record`]: the plaintext checksum sealed after a stream's last segment;
 //! - [`segment`]: sealing and opening of single segments;
 //! - [`sealing_body`] / [`unsealing_body`]: streaming adapters over HTTP bodies;
 //! - [`metadata`]: what s3seal stores in the object's upstream metadata.
 
+pub mod checksum_record;
 pub mod header;
 pub mod layout;
 pub mod metadata;
@@ -23,11 +25,12 @@ pub mod sealing_body;
 pub mod segment;
 pub mod unsealing_body;
 
+pub use checksum_record::ChecksumRecord;
 pub use header::StreamHeader;
 pub use layout::StreamLayout;
 pub use metadata::{SealedObjectMetadata, SealedShape};
 pub use object_layout::{ReadPlan, SealedLayout};
-pub use sealing_body::SealingBody;
+pub use sealing_body::{SealedChecksum, SealingBody, StreamChecksum};
 pub use unsealing_body::UnsealingBody;
 
 /// Why a sealed stream could not be produced or opened.
@@ -39,6 +42,8 @@ pub enum SealError {
     UnsupportedVersion(u8),
     #[error("segment {0} failed authentication (tampered, reordered or from another object)")]
     SegmentAuthentication(u64),
+    #[error("the stream's checksum record failed authentication")]
+    RecordAuthentication,
     #[error("sealed stream is truncated: expected {expected} bytes, got {actual}")]
     Truncated { expected: u64, actual: u64 },
     #[error("sealed stream has {0} unexpected trailing bytes")]

@@ -71,6 +71,9 @@ pub struct StreamRead {
     /// The segments to read and the plaintext window to release; `None` means
     /// the whole stream (its geometry comes from the header read first).
     pub span: Option<SegmentSpan>,
+    /// Whether the read goes on through the stream's checksum record (if it
+    /// has one): whole streams, and streams a range read crosses.
+    pub through_record: bool,
 }
 
 /// How to read a plaintext range: which stored bytes to fetch and how to walk them.
@@ -98,6 +101,7 @@ impl ReadPlan {
                     salt: None,
                 }),
                 span: None,
+                through_record: true,
             }]),
             plaintext_len,
             sealed_len: None,
@@ -218,8 +222,11 @@ impl SealedLayout {
         let mut streams = VecDeque::with_capacity(end - start + 1);
         let mut sealed_first = 0;
         let mut sealed_last = 0;
+        let last_index = end - start;
         for (i, extent) in self.extents[start..=end].iter().enumerate() {
             let header = extent.header;
+            // A stream the range goes beyond is read to its end, record included.
+            let through_record = i < last_index;
             if header.plaintext_len == 0 {
                 // An empty stream between two others: read it whole.
                 streams.push_back(whole_stream(extent));
@@ -235,14 +242,19 @@ impl SealedLayout {
                 streams.push_back(StreamRead {
                     start: StreamStart::AtSegment(header),
                     span: Some(span),
+                    through_record,
                 });
             } else {
                 streams.push_back(StreamRead {
                     start: StreamStart::WithHeader(ExpectedStream::of(&header)),
                     span: Some(span),
+                    through_record,
                 });
             }
             sealed_last = extent.sealed_offset + span.sealed_last;
+            if through_record {
+                sealed_last += header.layout()?.record_len();
+            }
         }
         Ok(ReadPlan {
             sealed_range: Some((sealed_first, sealed_last)),
@@ -266,6 +278,7 @@ fn whole_stream(extent: &StreamExtent) -> StreamRead {
     StreamRead {
         start: StreamStart::WithHeader(ExpectedStream::of(&extent.header)),
         span: None,
+        through_record: true,
     }
 }
 
@@ -281,11 +294,12 @@ pub fn next_header_offset(offset: u64, header: &StreamHeader) -> Result<u64, Sea
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seal::layout::{HEADER_LEN, TAG_LEN};
+    use crate::seal::layout::{HEADER_LEN, SEALED_RECORD_LEN, TAG_LEN};
     use proptest::prelude::*;
 
     fn header(part: u32, len: u64) -> StreamHeader {
         StreamHeader {
+            version: 2,
             segment_log2: 12,
             part_number: part,
             plaintext_len: len,
@@ -296,10 +310,13 @@ mod tests {
     #[test]
     fn offsets_add_up() {
         let layout = SealedLayout::new(vec![header(1, 10_000), header(2, 5)]).unwrap();
-        let s1 = HEADER_LEN + 10_000 + 3 * TAG_LEN;
+        let s1 = HEADER_LEN + 10_000 + 3 * TAG_LEN + SEALED_RECORD_LEN;
         assert_eq!(layout.streams()[1].sealed_offset, s1);
         assert_eq!(layout.streams()[1].plaintext_offset, 10_000);
-        assert_eq!(layout.sealed_len(), s1 + HEADER_LEN + 5 + TAG_LEN);
+        assert_eq!(
+            layout.sealed_len(),
+            s1 + HEADER_LEN + 5 + TAG_LEN + SEALED_RECORD_LEN
+        );
         assert_eq!(layout.plaintext_len(), 10_005);
     }
 
@@ -378,6 +395,9 @@ mod tests {
                 match read.span {
                     Some(span) => {
                         consumed += header_bytes + span.sealed_last + 1 - span.sealed_first;
+                        if read.through_record {
+                            consumed += SEALED_RECORD_LEN;
+                        }
                         released += span.take;
                     }
                     None => {

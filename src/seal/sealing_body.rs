@@ -6,8 +6,13 @@
 //! does not match what the client signed. Until the final segment is sent the
 //! upstream has fewer bytes than the `Content-Length` it was promised, so a
 //! failed verification aborts the upstream request and nothing is committed.
+//!
+//! It also computes the plaintext's checksum as it goes and, for a format-2
+//! header, seals it as the stream's [`ChecksumRecord`] right after the final
+//! segment; [`SealedChecksum`] hands the value to the handler afterwards.
 
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -15,10 +20,40 @@ use http_body::{Body, Frame, SizeHint};
 
 use super::layout::{HEADER_LEN, TAG_LEN};
 use super::segment::StreamCipher;
-use super::{SealError, StreamHeader};
+use super::{ChecksumRecord, SealError, StreamHeader};
 use crate::body::{BoxError, FailureSlot};
 use crate::error::{S3Error, S3ErrorCode};
+use crate::integrity::checksum::ChecksumHasher;
+use crate::integrity::{ChecksumAlgorithm, ChecksumType};
 use crate::kms::DataKey;
+
+/// Which checksum a stream records: the algorithm, and for a part, how the
+/// object's checksum is formed from the parts'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamChecksum {
+    pub algorithm: ChecksumAlgorithm,
+    pub object_type: ChecksumType,
+}
+
+impl StreamChecksum {
+    /// A whole object's checksum (a single PUT): S3's default is CRC64NVME.
+    pub fn full_object(algorithm: Option<ChecksumAlgorithm>) -> Self {
+        StreamChecksum {
+            algorithm: algorithm.unwrap_or(ChecksumAlgorithm::Crc64Nvme),
+            object_type: ChecksumType::FullObject,
+        }
+    }
+}
+
+/// The checksum a [`SealingBody`] computed, available once it sealed its last byte.
+#[derive(Debug, Clone, Default)]
+pub struct SealedChecksum(Arc<OnceLock<ChecksumRecord>>);
+
+impl SealedChecksum {
+    pub fn get(&self) -> Option<&ChecksumRecord> {
+        self.0.get()
+    }
+}
 
 pub struct SealingBody<B> {
     inner: B,
@@ -34,6 +69,10 @@ pub struct SealingBody<B> {
     received: u64,
     finished: bool,
     failure: FailureSlot,
+    checksum: StreamChecksum,
+    hasher: Option<ChecksumHasher>,
+    write_record: bool,
+    computed: SealedChecksum,
 }
 
 impl<B> SealingBody<B>
@@ -45,6 +84,7 @@ where
         inner: B,
         data_key: &DataKey,
         header: StreamHeader,
+        checksum: StreamChecksum,
         failure: FailureSlot,
     ) -> Result<Self, SealError> {
         let cipher = StreamCipher::new(data_key, &header)?;
@@ -62,7 +102,16 @@ where
             received: 0,
             finished: false,
             failure,
+            checksum,
+            hasher: Some(checksum.algorithm.hasher()),
+            write_record: header.has_checksum_record(),
+            computed: SealedChecksum::default(),
         })
+    }
+
+    /// Where the plaintext's checksum appears once the body has ended.
+    pub fn checksum(&self) -> SealedChecksum {
+        self.computed.clone()
     }
 
     /// Length of the sealed stream this body produces (the upstream `Content-Length`).
@@ -81,6 +130,24 @@ where
         self.cipher
             .seal_segment(self.next_index, &mut self.segment)?;
         self.next_index += 1;
+        Ok(Frame::data(self.segment.split().freeze()))
+    }
+
+    /// The final segment, followed by the checksum record (format 2).
+    fn emit_final_segment(&mut self) -> Result<Frame<Bytes>, SealError> {
+        self.cipher
+            .seal_segment(self.next_index, &mut self.segment)?;
+        self.next_index += 1;
+        let record = ChecksumRecord {
+            algorithm: self.checksum.algorithm,
+            object_type: self.checksum.object_type,
+            digest: self.hasher.take().map(|h| h.finalize()).unwrap_or_default(),
+        };
+        if self.write_record {
+            let sealed = self.cipher.seal_record(&record)?;
+            self.segment.extend_from_slice(&sealed);
+        }
+        let _ = self.computed.0.set(record);
         Ok(Frame::data(self.segment.split().freeze()))
     }
 
@@ -149,6 +216,9 @@ where
                             let err = this.too_long();
                             return this.fail(err);
                         }
+                        if let Some(hasher) = &mut this.hasher {
+                            hasher.update(&data);
+                        }
                         this.pending = data;
                     }
                 }
@@ -163,7 +233,7 @@ where
                 }
                 None if segment_full => {
                     this.finished = true;
-                    return match this.emit_segment() {
+                    return match this.emit_final_segment() {
                         Ok(frame) => Poll::Ready(Some(Ok(frame))),
                         Err(err) => this.fail(err.into()),
                     };

@@ -3,7 +3,8 @@
 //! The stream key is `HKDF-SHA256(ikm = data key, salt = header salt,
 //! info = "s3seal/v1/stream" || encoded header)`. The 96-bit nonce of segment
 //! `i` is `i` (64-bit big endian) || three zero bytes || `1` if the segment is
-//! the stream's last, else `0`. Because every stream has its own random salt,
+//! the stream's last, else `0`; the checksum record of a format-2 stream uses
+//! the index after the last segment and `2`. Because every stream has its own random salt,
 //! a nonce never repeats under a key, even when a part is uploaded twice.
 
 use aes_gcm::Aes256Gcm;
@@ -15,7 +16,7 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::layout::{StreamLayout, TAG_LEN};
-use super::{SealError, StreamHeader};
+use super::{ChecksumRecord, SealError, StreamHeader};
 use crate::kms::DataKey;
 
 const STREAM_KEY_INFO: &[u8] = b"s3seal/v1/stream";
@@ -60,6 +61,40 @@ impl StreamCipher {
         nonce[..8].copy_from_slice(&index.to_be_bytes());
         nonce[11] = u8::from(index + 1 == self.segments);
         nonce.into()
+    }
+
+    /// The checksum record's nonce: a value no segment nonce takes.
+    fn record_nonce(&self) -> Nonce<Aes256Gcm> {
+        let mut nonce = [0u8; 12];
+        nonce[..8].copy_from_slice(&self.segments.to_be_bytes());
+        nonce[11] = 2;
+        nonce.into()
+    }
+
+    /// Seals the stream's checksum record (written after its last segment).
+    pub fn seal_record(&self, record: &ChecksumRecord) -> Result<Vec<u8>, SealError> {
+        let mut buf = record.encode().to_vec();
+        let tag = self
+            .cipher
+            .encrypt_inout_detached(&self.record_nonce(), &[], buf.as_mut_slice().into())
+            .map_err(|_| SealError::RecordAuthentication)?;
+        buf.extend_from_slice(&tag);
+        Ok(buf)
+    }
+
+    /// Verifies, decrypts and decodes a sealed checksum record.
+    pub fn open_record(&self, sealed: &[u8]) -> Result<ChecksumRecord, SealError> {
+        let tag_at = sealed
+            .len()
+            .checked_sub(TAG_LEN as usize)
+            .ok_or(SealError::RecordAuthentication)?;
+        let tag = Tag::<Aes256Gcm>::try_from(&sealed[tag_at..])
+            .map_err(|_| SealError::RecordAuthentication)?;
+        let mut buf = sealed[..tag_at].to_vec();
+        self.cipher
+            .decrypt_inout_detached(&self.record_nonce(), &[], buf.as_mut_slice().into(), &tag)
+            .map_err(|_| SealError::RecordAuthentication)?;
+        ChecksumRecord::decode(&buf)
     }
 
     /// Encrypts the plaintext in `buf` in place as segment `index` and appends its tag.
@@ -131,6 +166,35 @@ mod tests {
         let (_, foreign) = cipher(&DataKey::generate().unwrap(), 8192);
         let mut spliced = sealed;
         assert!(foreign.open_segment(0, &mut spliced).is_err());
+    }
+
+    #[test]
+    fn checksum_records_are_bound_to_their_stream() {
+        use crate::integrity::{ChecksumAlgorithm, ChecksumType};
+        let key = DataKey::generate().unwrap();
+        let (_, c) = cipher(&key, 100);
+        let record = ChecksumRecord {
+            algorithm: ChecksumAlgorithm::Crc64Nvme,
+            object_type: ChecksumType::FullObject,
+            digest: vec![9; 8],
+        };
+        let sealed = c.seal_record(&record).unwrap();
+        assert_eq!(sealed.len() as u64, crate::seal::layout::SEALED_RECORD_LEN);
+        assert_eq!(c.open_record(&sealed), Ok(record));
+        let mut flipped = sealed.clone();
+        flipped[3] ^= 1;
+        assert_eq!(
+            c.open_record(&flipped),
+            Err(SealError::RecordAuthentication)
+        );
+        let (_, other) = cipher(&key, 100);
+        assert!(other.open_record(&sealed).is_err());
+        // A record cannot pass as the stream's (final) segment, nor the reverse.
+        let mut as_segment = BytesMut::from(&sealed[..]);
+        assert!(c.open_segment(0, &mut as_segment).is_err());
+        let mut segment = BytesMut::from(&[0u8; 40][..]);
+        c.seal_segment(0, &mut segment).unwrap();
+        assert!(c.open_record(&segment).is_err());
     }
 
     #[test]

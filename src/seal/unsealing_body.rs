@@ -17,7 +17,7 @@ use std::task::{Context, Poll, ready};
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 
-use super::layout::{HEADER_LEN, SegmentSpan, TAG_LEN};
+use super::layout::{HEADER_LEN, SEALED_RECORD_LEN, SegmentSpan, TAG_LEN};
 use super::object_layout::{ReadPlan, StreamRead, StreamStart};
 use super::segment::StreamCipher;
 use super::{SealError, StreamHeader};
@@ -33,6 +33,13 @@ struct CurrentStream {
     /// Plaintext bytes still to drop from the front, and still to release.
     skip: u64,
     remaining: u64,
+    /// The stream's checksum record follows its last segment and must be read.
+    record_follows: bool,
+    /// Every planned segment was opened; only the record may be left.
+    segments_done: bool,
+    /// The last segment's plaintext, held back until the record verified,
+    /// so a stream cut after its last segment never reads as complete.
+    held: Bytes,
 }
 
 pub struct UnsealingBody<B> {
@@ -100,8 +107,30 @@ where
             last_index: span.last_segment,
             skip: span.skip,
             remaining: span.take,
+            record_follows: read.through_record && header.has_checksum_record(),
+            segments_done: false,
+            held: Bytes::new(),
         });
         Ok(true)
+    }
+
+    /// Verifies the current stream's checksum record once it is buffered.
+    /// The record's value is not needed here (checksum reads fetch it
+    /// separately); opening it proves the stream was not cut after its last
+    /// segment nor given another stream's record.
+    fn finish_record(&mut self) -> Result<Option<Bytes>, SealError> {
+        let Some(stream) = self.current.as_mut() else {
+            return Ok(None);
+        };
+        let len = SEALED_RECORD_LEN as usize;
+        if self.buf.len() < len {
+            return Ok(None);
+        }
+        let record = self.buf.split_to(len);
+        stream.cipher.open_record(&record)?;
+        let held = std::mem::take(&mut stream.held);
+        self.current = None;
+        Ok(Some(held))
     }
 
     /// Moves through the plan as far as the buffered bytes allow. Returns a
@@ -113,6 +142,9 @@ where
         let Some(stream) = self.current.as_mut() else {
             return Ok(None);
         };
+        if stream.segments_done {
+            return self.finish_record();
+        }
         let plain = stream
             .cipher
             .layout()
@@ -133,6 +165,11 @@ where
         stream.remaining -= segment.len() as u64;
         self.remaining = self.remaining.saturating_sub(segment.len() as u64);
         if stream.next_index == stream.last_index {
+            if stream.record_follows {
+                stream.segments_done = true;
+                stream.held = segment.freeze();
+                return Ok(Some(Bytes::new()));
+            }
             self.current = None;
         } else {
             stream.next_index += 1;
@@ -236,8 +273,8 @@ impl<B> UnsealingBody<B> {
 mod tests {
     use super::*;
     use crate::body::FailureSlot;
-    use crate::seal::SealingBody;
     use crate::seal::object_layout::{ReadPlan, SealedLayout};
+    use crate::seal::{SealingBody, StreamChecksum};
     use http_body_util::{BodyExt, StreamBody};
     use proptest::prelude::*;
 
@@ -283,8 +320,14 @@ mod tests {
 
     fn seal(key: &DataKey, data: &[u8], log2: u8, chunk: usize) -> Vec<u8> {
         let header = StreamHeader::new(log2, 0, data.len() as u64).unwrap();
-        let body =
-            SealingBody::new(chunks(data, chunk), key, header, FailureSlot::default()).unwrap();
+        let body = SealingBody::new(
+            chunks(data, chunk),
+            key,
+            header,
+            StreamChecksum::full_object(None),
+            FailureSlot::default(),
+        )
+        .unwrap();
         let expected_len = body.sealed_len();
         let out = run(body).unwrap();
         assert_eq!(out.len() as u64, expected_len);
@@ -312,6 +355,14 @@ mod tests {
         let last = 20_000 - 4 * 4096 + 16;
         assert!(unseal(&key, &sealed[..sealed.len() - last], 20_000, 4096).is_err());
         assert!(unseal(&key, &sealed[..36], 20_000, 4096).is_err());
+        // Cutting just the checksum record, or replacing it with another stream's.
+        let without_record = &sealed[..sealed.len() - SEALED_RECORD_LEN as usize];
+        assert!(unseal(&key, without_record, 20_000, 4096).is_err());
+        let other = seal(&key, &data, 12, 1000);
+        let mut foreign_record = sealed.clone();
+        let at = sealed.len() - SEALED_RECORD_LEN as usize;
+        foreign_record[at..].copy_from_slice(&other[at..]);
+        assert!(unseal(&key, &foreign_record, 20_000, 4096).is_err());
 
         let mut longer = sealed.clone();
         longer.push(0);
@@ -391,8 +442,14 @@ mod tests {
         let mut headers = Vec::new();
         for (number, data) in parts {
             let header = StreamHeader::new(12, *number, data.len() as u64).unwrap();
-            let body =
-                SealingBody::new(chunks(data, 3000), key, header, FailureSlot::default()).unwrap();
+            let body = SealingBody::new(
+                chunks(data, 3000),
+                key,
+                header,
+                StreamChecksum::full_object(None),
+                FailureSlot::default(),
+            )
+            .unwrap();
             stored.extend(run(body).unwrap());
             headers.push(header);
         }
@@ -474,12 +531,25 @@ mod tests {
     fn sealing_rejects_wrong_lengths() {
         let key = DataKey::generate().unwrap();
         let header = StreamHeader::new(12, 0, 10).unwrap();
-        let short =
-            SealingBody::new(chunks(&[1u8; 9], 4), &key, header, FailureSlot::default()).unwrap();
+        let short = SealingBody::new(
+            chunks(&[1u8; 9], 4),
+            &key,
+            header,
+            StreamChecksum::full_object(None),
+            FailureSlot::default(),
+        )
+        .unwrap();
         assert!(run(short).is_err());
         let header = StreamHeader::new(12, 0, 10).unwrap();
         let slot = FailureSlot::default();
-        let long = SealingBody::new(chunks(&[1u8; 11], 4), &key, header, slot.clone()).unwrap();
+        let long = SealingBody::new(
+            chunks(&[1u8; 11], 4),
+            &key,
+            header,
+            StreamChecksum::full_object(None),
+            slot.clone(),
+        )
+        .unwrap();
         assert!(run(long).is_err());
         assert!(slot.take().is_some());
     }

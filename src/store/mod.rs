@@ -23,6 +23,9 @@ const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("object_index
 const LAYOUTS: TableDefinition<&str, &[u8]> = TableDefinition::new("sealed_layouts");
 /// Multipart uploads in progress: their wrapped data key and metadata.
 const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("multipart_uploads");
+/// The checksum each uploaded part recorded, by `upload id/part number/ETag`
+/// (the ETag tells two uploads of one part number apart).
+const UPLOAD_PARTS: TableDefinition<&str, &[u8]> = TableDefinition::new("multipart_part_checksums");
 /// KMS grants by grant id.
 const GRANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("kms_grants");
 /// Per-bucket settings s3seal enforces itself: bucket policy, default encryption.
@@ -73,6 +76,7 @@ impl Store {
         io_err!(txn.open_table(OBJECTS))?;
         io_err!(txn.open_table(LAYOUTS))?;
         io_err!(txn.open_table(UPLOADS))?;
+        io_err!(txn.open_table(UPLOAD_PARTS))?;
         io_err!(txn.open_table(GRANTS))?;
         io_err!(txn.open_table(BUCKETS))?;
         io_err!(txn.commit())?;
@@ -344,6 +348,39 @@ impl Store {
         self.put_json(UPLOADS, upload_id, upload)
     }
 
+    pub fn get_part_checksum<T: DeserializeOwned>(
+        &self,
+        upload_id: &str,
+        part_number: u32,
+        etag: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let key = part_key(upload_id, part_number, etag);
+        self.get_json(UPLOAD_PARTS, "multipart_part_checksums", &key)
+    }
+
+    pub fn put_part_checksum<T: Serialize>(
+        &self,
+        upload_id: &str,
+        part_number: u32,
+        etag: &str,
+        checksum: &T,
+    ) -> Result<(), StoreError> {
+        let key = part_key(upload_id, part_number, etag);
+        self.put_json(UPLOAD_PARTS, &key, Some(checksum))
+    }
+
+    /// Forgets the part checksums of a completed or aborted upload.
+    pub fn forget_part_checksums(&self, upload_id: &str) -> Result<(), StoreError> {
+        // Every key of the upload sorts between "<id>/" and "<id>0" ('0' follows '/').
+        let (first, end) = (format!("{upload_id}/"), format!("{upload_id}0"));
+        let txn = io_err!(self.db.begin_write())?;
+        {
+            let mut table = io_err!(txn.open_table(UPLOAD_PARTS))?;
+            io_err!(table.retain_in(first.as_str()..end.as_str(), |_, _| false))?;
+        }
+        io_err!(txn.commit())
+    }
+
     fn get_json<T: DeserializeOwned>(
         &self,
         definition: TableDefinition<&str, &[u8]>,
@@ -421,6 +458,10 @@ impl Store {
 }
 
 /// Records that belong to one KMS key.
+fn part_key(upload_id: &str, part_number: u32, etag: &str) -> String {
+    format!("{upload_id}/{part_number:05}/{}", etag.trim_matches('"'))
+}
+
 pub trait HasKeyId {
     fn key_id(&self) -> &str;
 }

@@ -573,9 +573,10 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// The sealed length of a single-part object of `plaintext` bytes (docs/format.md).
+/// The sealed length of a single-part object of `plaintext` bytes (docs/format.md):
+/// header, segments with their tags, and the 56-byte sealed checksum record.
 pub fn sealed_len(plaintext: u64) -> u64 {
-    36 + plaintext + 16 * plaintext.div_ceil(65536).max(1)
+    36 + plaintext + 16 * plaintext.div_ceil(65536).max(1) + 56
 }
 
 pub fn temp_file(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
