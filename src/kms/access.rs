@@ -322,6 +322,29 @@ mod tests {
     }
 
     #[test]
+    fn secure_transport_comes_from_the_connection() {
+        let policy = format!(
+            r#"{{"Statement":[
+              {{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"kms:*","Resource":"*"}},
+              {{"Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*",
+                "Condition":{{"Bool":{{"aws:SecureTransport":"false"}}}}}}]}}"#
+        );
+        let key = record(Some(&policy));
+        let over = |secure| {
+            user("a").over(Transport {
+                source_ip: Some("127.0.0.1".into()),
+                secure,
+            })
+        };
+        let decrypt = |caller: &Caller| authorize(caller, "kms:Decrypt", &key, KEY_ARN, None, &[]);
+        assert!(decrypt(&over(true)).is_ok());
+        assert!(decrypt(&over(false)).is_err());
+        // Key uses for S3 requests carry no transport, as AWS's service calls:
+        // the condition key is absent, so `Bool` does not match.
+        assert!(decrypt(&user("a").via("s3.us-east-1.amazonaws.com")).is_ok());
+    }
+
+    #[test]
     fn grants_add_permissions_but_not_over_a_deny() {
         let policy = format!(
             r#"{{"Statement":[{{"Effect":"Deny","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:user/mallory"}},"Action":"kms:*","Resource":"*"}}]}}"#
