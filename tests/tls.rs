@@ -306,6 +306,20 @@ fn certificate_reloads_on_sighup_without_dropping_connections() {
 }
 
 #[test]
+fn https_only_when_plain_http_is_off() {
+    let s3seal = S3seal::start_with(S3sealOptions {
+        https_only: true,
+        ..Default::default()
+    });
+    ok(&s3seal.aws_https(&["s3", "ls"]));
+    // Nothing listens on server.listen. (The log, not a connection attempt,
+    // says so: another test may have taken that free port meanwhile.)
+    let log = s3seal.log();
+    assert!(log.contains(r#"protocol="https""#), "{log}");
+    assert!(!log.contains(r#"protocol="http""#), "{log}");
+}
+
+#[test]
 fn kms_listener_over_https() {
     let kms_port = free_port();
     let s3seal = S3seal::start_with(S3sealOptions {

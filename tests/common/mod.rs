@@ -206,6 +206,8 @@ pub struct S3sealOptions {
     pub no_root_key_file: bool,
     /// Also serve HTTPS (`tls.listen`), with a certificate from a fresh test CA.
     pub tls: bool,
+    /// Serve HTTPS only (`tls` and `server.plain_http = false`).
+    pub https_only: bool,
 }
 
 /// s3seal's HTTPS listener in a test.
@@ -254,7 +256,7 @@ impl S3seal {
         if !root_key.exists() && !options.no_root_key_file {
             std::fs::write(&root_key, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
         }
-        let tls = options.tls.then(|| {
+        let tls = (options.tls || options.https_only).then(|| {
             let tls_dir = dir.join("tls");
             let ca = certs::TestCa::new(&tls_dir, "s3seal");
             let served = ca.server_cert(&tls_dir, "server");
@@ -264,6 +266,7 @@ impl S3seal {
                 served,
             }
         });
+        let plain_http = !options.https_only;
         let tls_section = tls.as_ref().map_or(String::new(), |t| {
             format!(
                 "[tls]\nlisten = \"127.0.0.1:{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
@@ -276,6 +279,7 @@ impl S3seal {
             r#"
 [server]
 listen = "127.0.0.1:{port}"
+plain_http = {plain_http}
 region = "{REGION}"
 shutdown_grace_seconds = 10
 [upstream]
@@ -322,7 +326,9 @@ level = "info"
         )
         .spawn()
         .expect("spawning s3seal");
-        wait_for_port(port, "s3seal", &log);
+        if plain_http {
+            wait_for_port(port, "s3seal", &log);
+        }
         if let Some(tls) = &tls {
             wait_for_port(tls.port, "s3seal (tls.listen)", &log);
         }
