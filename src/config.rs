@@ -16,12 +16,14 @@ use serde::Deserialize;
 use crate::auth::{ClientCredential, Secret};
 
 /// The sections of the file; the first `_` of an env key after the prefix separates section and key.
-const SECTIONS: [&str; 6] = ["server", "upstream", "store", "kms", "auth", "log"];
+const SECTIONS: [&str; 7] = ["server", "tls", "upstream", "store", "kms", "auth", "log"];
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
     #[serde(default)]
     pub server: ServerConfig,
+    #[serde(default)]
+    pub tls: TlsConfig,
     pub upstream: UpstreamConfig,
     #[serde(default)]
     pub store: StoreConfig,
@@ -53,8 +55,11 @@ pub(crate) fn text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct ServerConfig {
-    /// Address the S3 endpoint listens on.
+    /// Address the plain-HTTP S3 endpoint listens on.
     pub listen: SocketAddr,
+    /// Serve plain HTTP on `listen`. `false` (with `tls.listen` set) serves
+    /// HTTPS only.
+    pub plain_http: bool,
     /// Region clients sign their requests for.
     #[serde(deserialize_with = "text")]
     pub region: String,
@@ -77,12 +82,34 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            plain_http: true,
             region: "us-east-1".into(),
             account_id: "000000000000".into(),
             shutdown_grace_seconds: 30,
             virtual_host_domain: None,
             require_encryption: true,
         }
+    }
+}
+
+/// TLS termination: the HTTPS listener and the certificate it serves (also
+/// used by `kms.listen` when `kms.tls` is set).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TlsConfig {
+    /// Address the HTTPS endpoint listens on; it serves what `server.listen`
+    /// serves (S3, and the KMS API unless `kms.listen` is set).
+    pub listen: Option<SocketAddr>,
+    /// PEM certificate chain: the server certificate first, then intermediates.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of the server certificate.
+    pub key_file: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// The certificate and key files, when both are set.
+    pub fn files(&self) -> Option<(&Path, &Path)> {
+        Some((self.cert_file.as_deref()?, self.key_file.as_deref()?))
     }
 }
 
@@ -100,6 +127,10 @@ pub struct UpstreamConfig {
     pub path_style: bool,
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_seconds: u64,
+    /// For an `https://` upstream: a PEM file of the CA certificates to trust
+    /// instead of the system's trust store.
+    #[serde(default)]
+    pub ca_bundle: Option<PathBuf>,
 }
 
 fn default_upstream_region() -> String {
@@ -140,6 +171,8 @@ pub struct KmsConfig {
     pub default_key_id: Option<String>,
     /// Serve the KMS API on this address instead of on `server.listen`.
     pub listen: Option<std::net::SocketAddr>,
+    /// Serve `listen` over HTTPS, with the `tls` section's certificate.
+    pub tls: bool,
     /// A PKCS#11 module (`.so`) whose token holds the root key instead.
     pub pkcs11_module: Option<PathBuf>,
     /// The label of the token holding the root key.
@@ -230,17 +263,17 @@ impl Config {
             .parse()
             .map_err(|e| ConfigError::Invalid(format!("upstream.url is not a URL: {e}")))?;
         match url.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return invalid(
-                    "upstream.url: https upstreams are not supported yet; use http on a trusted network",
-                );
+            Some("https") => {}
+            Some("http") if self.upstream.ca_bundle.is_some() => {
+                return invalid("upstream.ca_bundle is set, but upstream.url is not https://");
             }
-            _ => return invalid("upstream.url must start with http://"),
+            Some("http") => {}
+            _ => return invalid("upstream.url must start with http:// or https://"),
         }
         if url.host().is_none() {
             return invalid("upstream.url has no host");
         }
+        self.validate_tls()?;
         if !self.server.require_encryption {
             return invalid(
                 "server.require_encryption = false is not supported: s3seal has no path that stores objects unencrypted",
@@ -268,6 +301,29 @@ impl Config {
             && (self.kms.pkcs11_token_label.is_none() || self.kms.pkcs11_pin.is_none())
         {
             return invalid("kms.pkcs11_module needs kms.pkcs11_token_label and kms.pkcs11_pin");
+        }
+        Ok(())
+    }
+
+    /// Every TLS listener has a certificate, and a certificate has a listener.
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        let tls = &self.tls;
+        let serves_tls = tls.listen.is_some() || self.kms.tls;
+        let has_files = tls.cert_file.is_some() || tls.key_file.is_some();
+        if serves_tls && tls.files().is_none() {
+            return invalid("tls.listen and kms.tls need both tls.cert_file and tls.key_file");
+        }
+        if has_files && !serves_tls {
+            return invalid(
+                "tls.cert_file/tls.key_file are set, but nothing serves TLS: set tls.listen (or kms.tls)",
+            );
+        }
+        if self.kms.tls && self.kms.listen.is_none() {
+            return invalid("kms.tls is set, but kms.listen is not");
+        }
+        if !self.server.plain_http && tls.listen.is_none() {
+            return invalid("server.plain_http = false needs tls.listen: nothing would serve S3");
         }
         Ok(())
     }
@@ -344,6 +400,80 @@ mod tests {
             assert_eq!(config.auth.credentials.len(), 1);
             Ok(())
         });
+    }
+
+    /// The environment every TLS test starts from: a valid plain-HTTP setup.
+    fn minimal_env(jail: &mut figment::Jail) {
+        jail.set_env("S3SEAL_UPSTREAM_URL", "https://s3.example.com");
+        jail.set_env("S3SEAL_UPSTREAM_ACCESS_KEY_ID", "GK");
+        jail.set_env("S3SEAL_UPSTREAM_SECRET_ACCESS_KEY", "S");
+        jail.set_env(
+            "S3SEAL_AUTH_CREDENTIALS",
+            r#"[{access_key_id="AK",secret_access_key="SK",principal="app"}]"#,
+        );
+    }
+
+    #[test]
+    fn tls_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            minimal_env(jail);
+            jail.set_env("S3SEAL_TLS_LISTEN", "0.0.0.0:8443");
+            jail.set_env("S3SEAL_TLS_CERT_FILE", "/etc/s3seal/cert.pem");
+            jail.set_env("S3SEAL_TLS_KEY_FILE", "/etc/s3seal/key.pem");
+            jail.set_env("S3SEAL_SERVER_PLAIN_HTTP", "false");
+            jail.set_env("S3SEAL_UPSTREAM_CA_BUNDLE", "/etc/s3seal/ca.pem");
+            let config = Config::load(None).unwrap();
+            assert_eq!(config.tls.listen.unwrap().port(), 8443);
+            assert_eq!(
+                config.tls.files(),
+                Some((
+                    Path::new("/etc/s3seal/cert.pem"),
+                    Path::new("/etc/s3seal/key.pem")
+                ))
+            );
+            assert!(!config.server.plain_http);
+            assert_eq!(
+                config.upstream.ca_bundle.as_deref(),
+                Some(Path::new("/etc/s3seal/ca.pem"))
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn inconsistent_tls_settings_are_explained() {
+        let cases: [(&[(&str, &str)], &str); 6] = [
+            (&[("S3SEAL_TLS_LISTEN", "127.0.0.1:8443")], "tls.cert_file"),
+            (&[("S3SEAL_TLS_CERT_FILE", "c.pem")], "nothing serves TLS"),
+            (
+                &[
+                    ("S3SEAL_KMS_TLS", "true"),
+                    ("S3SEAL_TLS_CERT_FILE", "c.pem"),
+                    ("S3SEAL_TLS_KEY_FILE", "k.pem"),
+                ],
+                "kms.listen",
+            ),
+            (&[("S3SEAL_SERVER_PLAIN_HTTP", "false")], "needs tls.listen"),
+            (
+                &[
+                    ("S3SEAL_UPSTREAM_URL", "http://127.0.0.1:3900"),
+                    ("S3SEAL_UPSTREAM_CA_BUNDLE", "ca.pem"),
+                ],
+                "upstream.ca_bundle",
+            ),
+            (&[("S3SEAL_UPSTREAM_URL", "ftp://x")], "upstream.url"),
+        ];
+        for (env, expected) in cases {
+            figment::Jail::expect_with(|jail| {
+                minimal_env(jail);
+                for (key, value) in env {
+                    jail.set_env(key, value);
+                }
+                let err = Config::load(None).unwrap_err().to_string();
+                assert!(err.contains(expected), "{env:?}: {err}");
+                Ok(())
+            });
+        }
     }
 
     #[test]

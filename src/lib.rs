@@ -9,7 +9,7 @@
 //!
 //! | step | module |
 //! |---|---|
-//! | accept, request id, graceful shutdown | [`server`] |
+//! | accept, terminate TLS, request id, graceful shutdown | [`server`] |
 //! | verify the SigV4 signature | [`auth`] |
 //! | resolve the S3 operation, dispatch to its handler family | [`s3::route`], [`s3`] |
 //! | verify body digests as it streams | [`integrity`] |
@@ -32,4 +32,5 @@ pub mod seal;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod upstream;

@@ -102,7 +102,7 @@ fn run(cli: Cli) -> Result<(), String> {
             runtime.block_on(async {
                 let state = Arc::new(AppState::new(config).map_err(|e| e.to_string())?);
                 tracing::info!(default_kms_key = %state.kms.key_arn(&state.default_kms_key_id), "key service ready");
-                s3seal::server::run(state).await.map_err(|e| format!("server error: {e}"))
+                s3seal::server::run(state).await.map_err(|e| e.to_string())
             })
         }
         Command::HsmCreateRootKey { config } => {

@@ -14,6 +14,15 @@ use super::grants::Grant;
 use super::{EncryptionContext, KeyRecord, KmsError};
 use crate::policy::{Decision, PolicyDocument, RequestFacts};
 
+/// How a KMS API request reached s3seal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Transport {
+    /// The client's address (`aws:SourceIp`).
+    pub source_ip: Option<String>,
+    /// Whether the request came over TLS (`aws:SecureTransport`).
+    pub secure: bool,
+}
+
 /// Who is using a key, and through what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -22,7 +31,9 @@ pub struct Caller {
     pub account: String,
     /// `s3.<region>.amazonaws.com` when s3seal uses the key for an S3 request.
     pub via_service: Option<String>,
-    pub source_ip: Option<String>,
+    /// For KMS API requests: the client's connection. Key uses s3seal makes
+    /// for S3 requests have none, as AWS's own service-to-KMS calls.
+    pub transport: Option<Transport>,
     /// The operator's offline tools (`s3seal kms …`): they hold the root key
     /// already, so key policies do not apply to them.
     operator: bool,
@@ -34,7 +45,7 @@ impl Caller {
             arn: arn.to_string(),
             account: account.to_string(),
             via_service: None,
-            source_ip: None,
+            transport: None,
             operator: false,
         }
     }
@@ -44,8 +55,8 @@ impl Caller {
         self
     }
 
-    pub fn from_ip(mut self, ip: Option<String>) -> Self {
-        self.source_ip = ip;
+    pub fn over(mut self, transport: Transport) -> Self {
+        self.transport = Some(transport);
         self
     }
 
@@ -54,7 +65,7 @@ impl Caller {
             arn: format!("arn:aws:iam::{account}:root"),
             account: account.to_string(),
             via_service: None,
-            source_ip: None,
+            transport: None,
             operator: true,
         }
     }
@@ -104,8 +115,11 @@ pub fn request_facts(
     if let Some(service) = &caller.via_service {
         facts.set_one("kms:ViaService", service.clone());
     }
-    if let Some(ip) = &caller.source_ip {
-        facts.set_one("aws:SourceIp", ip.clone());
+    if let Some(transport) = &caller.transport {
+        if let Some(ip) = &transport.source_ip {
+            facts.set_one("aws:SourceIp", ip.clone());
+        }
+        facts.set_one("aws:SecureTransport", transport.secure.to_string());
     }
     facts.set_one("aws:CurrentTime", now_rfc3339());
     facts.set_one("aws:EpochTime", super::manager::unix_now().to_string());
@@ -305,6 +319,29 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn secure_transport_comes_from_the_connection() {
+        let policy = format!(
+            r#"{{"Statement":[
+              {{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"kms:*","Resource":"*"}},
+              {{"Effect":"Deny","Principal":"*","Action":"kms:*","Resource":"*",
+                "Condition":{{"Bool":{{"aws:SecureTransport":"false"}}}}}}]}}"#
+        );
+        let key = record(Some(&policy));
+        let over = |secure| {
+            user("a").over(Transport {
+                source_ip: Some("127.0.0.1".into()),
+                secure,
+            })
+        };
+        let decrypt = |caller: &Caller| authorize(caller, "kms:Decrypt", &key, KEY_ARN, None, &[]);
+        assert!(decrypt(&over(true)).is_ok());
+        assert!(decrypt(&over(false)).is_err());
+        // Key uses for S3 requests carry no transport, as AWS's service calls:
+        // the condition key is absent, so `Bool` does not match.
+        assert!(decrypt(&user("a").via("s3.us-east-1.amazonaws.com")).is_ok());
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub mod keys;
 pub mod manager;
 pub mod root;
 
-pub use access::Caller;
+pub use access::{Caller, Transport};
 pub use blob::CiphertextBlob;
 pub use context::EncryptionContext;
 pub use data_key::DataKey;

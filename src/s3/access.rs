@@ -227,8 +227,7 @@ fn facts(
     );
     facts.set_one("aws:username", ctx.principal.name.clone());
     facts.set_one("aws:userid", ctx.principal.name.clone());
-    // s3seal serves plain HTTP (TLS is terminated in front of it, if at all).
-    facts.set_one("aws:SecureTransport", "false");
+    facts.set_one("aws:SecureTransport", ctx.secure_transport.to_string());
     if let Some(ip) = &ctx.source_ip {
         facts.set_one("aws:SourceIp", ip.clone());
     }

@@ -88,6 +88,10 @@ pub struct RequestContext {
     pub s3: S3Request,
     /// The client's address (for `aws:SourceIp`).
     pub source_ip: Option<String>,
+    /// Whether the request came over TLS s3seal terminated (for
+    /// `aws:SecureTransport`). TLS terminated in front of s3seal does not
+    /// count: s3seal cannot tell it from a plain connection.
+    pub secure_transport: bool,
     /// For signed aws-chunked bodies: what verifying their chunks needs.
     pub chunk_signing: Option<crate::integrity::aws_chunked::ChunkSigning>,
 }

@@ -1,54 +1,136 @@
-//! The HTTP server: accepts connections, runs each request through the tower
-//! stack, and shuts down gracefully.
+//! The HTTP server: binds the listeners, accepts connections (terminating
+//! TLS where configured), runs each request through the tower stack, and
+//! shuts down gracefully.
 //!
-//! On SIGTERM or SIGINT the listener closes at once; requests in flight get
+//! Listeners: `server.listen` (plain HTTP, unless `server.plain_http = false`)
+//! and `tls.listen` (HTTPS) serve S3 and the KMS API; `kms.listen` (HTTPS
+//! with `kms.tls`) serves the KMS API alone, and takes it off the other two.
+//!
+//! On SIGTERM or SIGINT the listeners close at once; requests in flight get
 //! `server.shutdown_grace_seconds` to finish before connections are dropped.
+//! On SIGHUP the TLS certificate is reloaded ([`tls`]).
 
 pub mod expect_continue;
 pub mod request_id;
 pub mod service;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 
+use self::service::{ConnectionInfo, S3Service};
+use self::tls::{ServedCertificate, ServerTlsError};
 use crate::state::AppState;
 
 /// A client that sends no request head within this time is disconnected.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Serves until a shutdown signal arrives: S3 (and the KMS API) on
-/// `server.listen`, or the KMS API alone on `kms.listen` when that is set.
-pub async fn run(state: Arc<AppState>) -> std::io::Result<()> {
-    let listener = TcpListener::bind(state.config.server.listen).await?;
-    tokio::spawn(key_maintenance(state.clone()));
-    let Some(kms_address) = state.config.kms.listen else {
-        return serve(listener, state, Scope::S3AndKms, shutdown_signal()).await;
+/// A client that does not complete its TLS handshake within this time is
+/// disconnected (the handshake runs before the header timeout starts).
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {address} ({setting}): {source}")]
+    Bind {
+        address: SocketAddr,
+        setting: &'static str,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] ServerTlsError),
+    #[error("listener failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A bound socket and what it serves.
+struct Listener {
+    socket: TcpListener,
+    scope: Scope,
+    tls: Option<TlsAcceptor>,
+}
+
+/// Serves on every configured listener until a shutdown signal arrives.
+pub async fn run(state: Arc<AppState>) -> Result<(), ServerError> {
+    let certificate = match state.config.tls.files() {
+        Some((cert, key)) => Some(ServedCertificate::load(cert, key)?),
+        None => None,
     };
-    let kms_listener = TcpListener::bind(kms_address).await?;
+    let listeners = bind_listeners(&state, certificate.as_ref()).await?;
+    tokio::spawn(key_maintenance(state.clone()));
+    tokio::spawn(tls::reload_on_sighup(certificate));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop.send(true);
     });
-    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
-    let (s3, kms) = tokio::join!(
+    let served = listeners.into_iter().map(|listener| {
+        let mut stopped = stopped.clone();
+        let shutdown = async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
         serve(
-            listener,
+            listener.socket,
             state.clone(),
-            Scope::S3Only,
-            wait(stopped.clone())
-        ),
-        serve(kms_listener, state, Scope::KmsOnly, wait(stopped)),
-    );
-    s3.and(kms)
+            listener.scope,
+            listener.tls,
+            shutdown,
+        )
+    });
+    for outcome in futures_util::future::join_all(served).await {
+        outcome?;
+    }
+    Ok(())
+}
+
+/// Binds `server.listen`, `tls.listen` and `kms.listen`, as configured.
+async fn bind_listeners(
+    state: &AppState,
+    certificate: Option<&Arc<ServedCertificate>>,
+) -> Result<Vec<Listener>, ServerError> {
+    let config = &state.config;
+    let acceptor = certificate.map(|c| c.acceptor()).transpose()?;
+    // With its own listener, the KMS API is served there only.
+    let s3_scope = match config.kms.listen {
+        Some(_) => Scope::S3Only,
+        None => Scope::S3AndKms,
+    };
+    let mut wanted = Vec::new();
+    if config.server.plain_http {
+        wanted.push((config.server.listen, "server.listen", s3_scope, None));
+    }
+    if let Some(address) = config.tls.listen {
+        wanted.push((address, "tls.listen", s3_scope, acceptor.clone()));
+    }
+    if let Some(address) = config.kms.listen {
+        let tls = if config.kms.tls {
+            acceptor.clone()
+        } else {
+            None
+        };
+        wanted.push((address, "kms.listen", Scope::KmsOnly, tls));
+    }
+    let mut listeners = Vec::with_capacity(wanted.len());
+    for (address, setting, scope, tls) in wanted {
+        let socket = TcpListener::bind(address)
+            .await
+            .map_err(|source| ServerError::Bind {
+                address,
+                setting,
+                source,
+            })?;
+        listeners.push(Listener { socket, scope, tls });
+    }
+    Ok(listeners)
 }
 
 pub use service::Scope;
@@ -77,18 +159,21 @@ fn s3seal_now() -> i64 {
     crate::kms::manager::unix_now()
 }
 
-/// Serves on `listener` until `shutdown` completes (exposed for tests).
+/// Serves on `listener` until `shutdown` completes, over TLS when `tls` is
+/// given (exposed for tests).
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     scope: Scope,
+    tls: Option<TlsAcceptor>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let local: SocketAddr = listener.local_addr()?;
-    tracing::info!(address = %local, serves = ?scope, upstream = %state.config.upstream.url, "s3seal listening");
+    let protocol = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(address = %local, protocol, serves = ?scope, upstream = %state.config.upstream.url, "s3seal listening");
     let grace = Duration::from_secs(state.config.server.shutdown_grace_seconds);
     let graceful = GracefulShutdown::new();
-    let mut builder = hyper::server::conn::http1::Builder::new();
+    let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
@@ -107,28 +192,73 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let svc = TowerToHyperService::new(service::with_peer(service.clone(), peer));
-                let connection = builder.serve_connection(TokioIo::new(stream), svc);
-                let watched = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(err) = watched.await {
-                        tracing::debug!(error = %err, %peer, "connection ended with an error");
-                    }
-                });
+                let connection = Connection {
+                    builder: builder.clone(),
+                    service: service.clone(),
+                    watcher: graceful.watcher(),
+                    peer,
+                };
+                // The handshake runs in the connection's own task, so a slow
+                // client cannot hold up accepting others.
+                tokio::spawn(connection.run(stream, tls.clone()));
             }
             () = &mut shutdown => break,
         }
     }
     drop(listener);
     tracing::info!(
+        address = %local,
         grace_seconds = grace.as_secs(),
         "shutting down: waiting for in-flight requests"
     );
     match tokio::time::timeout(grace, graceful.shutdown()).await {
-        Ok(()) => tracing::info!("all connections closed"),
-        Err(_) => tracing::warn!("grace period over; dropping remaining connections"),
+        Ok(()) => tracing::info!(address = %local, "all connections closed"),
+        Err(_) => {
+            tracing::warn!(address = %local, "grace period over; dropping remaining connections")
+        }
     }
     Ok(())
+}
+
+/// One accepted connection, before its (optional) TLS handshake.
+struct Connection {
+    builder: http1::Builder,
+    service: S3Service,
+    watcher: Watcher,
+    peer: SocketAddr,
+}
+
+impl Connection {
+    async fn run(self, stream: TcpStream, tls: Option<TlsAcceptor>) {
+        let Some(acceptor) = tls else {
+            return self.serve(stream, false).await;
+        };
+        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => self.serve(stream, true).await,
+            // Scanners and clients that distrust the certificate end up here:
+            // not s3seal's error, so not worth more than a debug line.
+            Ok(Err(err)) => {
+                tracing::debug!(error = %err, peer = %self.peer, "TLS handshake failed");
+            }
+            Err(_) => tracing::debug!(peer = %self.peer, "TLS handshake timed out"),
+        }
+    }
+
+    /// Serves HTTP/1.1 on the (possibly decrypted) stream until it closes.
+    async fn serve<IO>(self, io: IO, tls: bool)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let info = ConnectionInfo {
+            peer: self.peer,
+            tls,
+        };
+        let service = TowerToHyperService::new(service::with_connection(self.service, info));
+        let connection = self.builder.serve_connection(TokioIo::new(io), service);
+        if let Err(err) = self.watcher.watch(connection).await {
+            tracing::debug!(error = %err, peer = %self.peer, "connection ended with an error");
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -24,9 +24,14 @@ pub type S3Service = BoxCloneService<Request<Incoming>, Response<ProxyBody>, Inf
 #[derive(Debug, Clone)]
 pub struct OperationName(pub String);
 
-/// The client's address, attached to requests.
+/// The connection a request arrived on, attached to each of its requests.
 #[derive(Debug, Clone, Copy)]
-pub struct PeerAddr(pub SocketAddr);
+pub struct ConnectionInfo {
+    /// The client's address (`aws:SourceIp`).
+    pub peer: SocketAddr,
+    /// Whether s3seal terminated TLS on it (`aws:SecureTransport`).
+    pub tls: bool,
+}
 
 /// Which APIs a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,12 +59,12 @@ pub fn build(state: Arc<AppState>, scope: Scope) -> S3Service {
     BoxCloneService::new(service)
 }
 
-/// Tags each request of a connection with the peer address.
-pub fn with_peer(service: S3Service, peer: SocketAddr) -> S3Service {
+/// Tags each request of a connection with what is known of the connection.
+pub fn with_connection(service: S3Service, connection: ConnectionInfo) -> S3Service {
     BoxCloneService::new(tower::util::MapRequest::new(
         service,
         move |mut request: Request<Incoming>| {
-            request.extensions_mut().insert(PeerAddr(peer));
+            request.extensions_mut().insert(connection);
             request
         },
     ))
@@ -94,6 +99,9 @@ async fn serve_request(
     let is_head = request.method() == Method::HEAD;
     let resource = request.uri().path().to_string();
     let (parts, body) = request.into_parts();
+    let connection = parts.extensions.get::<ConnectionInfo>().copied();
+    let source_ip = connection.map(|c| c.peer.ip().to_string());
+    let secure_transport = connection.is_some_and(|c| c.tls);
     if scope == Scope::KmsOnly && !crate::kms::api::is_kms_request(&parts) {
         return crate::kms::api::error::ApiError::new(
             "UnknownOperationException",
@@ -103,11 +111,12 @@ async fn serve_request(
     }
     if scope != Scope::S3Only && crate::kms::api::is_kms_request(&parts) {
         let name = format!("kms:{}", crate::kms::api::operation_name(&parts));
-        let peer = parts
-            .extensions
-            .get::<PeerAddr>()
-            .map(|p| p.0.ip().to_string());
-        let mut response = crate::kms::api::serve(state, &request_id, parts, body, peer).await;
+        let caller_transport = crate::kms::Transport {
+            source_ip,
+            secure: secure_transport,
+        };
+        let mut response =
+            crate::kms::api::serve(state, &request_id, parts, body, caller_transport).await;
         response.extensions_mut().insert(OperationName(name));
         return response;
     }
@@ -123,12 +132,9 @@ async fn serve_request(
             virtual_bucket.as_deref(),
         )?;
         operation = Some(s3.operation.name());
-        let source_ip = parts
-            .extensions
-            .get::<PeerAddr>()
-            .map(|p| p.0.ip().to_string());
         let ctx = RequestContext {
             source_ip,
+            secure_transport,
             chunk_signing: auth.chunk_signing,
             request_id: request_id.clone(),
             principal: auth.principal,

@@ -5,7 +5,10 @@
 //! headers the handler chose to forward, and is signed with `aws-sigv4` under
 //! s3seal's own upstream credentials. Bodies stream; object bodies are signed
 //! as `UNSIGNED-PAYLOAD` (they are ciphertext authenticated by AES-GCM),
-//! small XML bodies with their precomputed SHA-256.
+//! small XML bodies with their precomputed SHA-256. An `https://` upstream
+//! is reached over TLS ([`tls`]).
+
+pub mod tls;
 
 use std::time::{Duration, SystemTime};
 
@@ -19,7 +22,6 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::auth::sigv4::uri_encode;
@@ -70,7 +72,7 @@ pub struct UpstreamRequest {
 }
 
 pub struct UpstreamClient {
-    client: Client<HttpConnector, ProxyBody>,
+    client: Client<tls::UpstreamConnector, ProxyBody>,
     scheme: String,
     authority: String,
     region: String,
@@ -88,9 +90,8 @@ impl UpstreamClient {
             .authority()
             .ok_or("upstream.url has no host")?
             .to_string();
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_secs(config.connect_timeout_seconds)));
-        connector.set_nodelay(true);
+        let https = uri.scheme_str() == Some("https");
+        let connector = tls::connector(config, https).map_err(|e| e.to_string())?;
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(64)
@@ -254,6 +255,7 @@ mod tests {
             secret_access_key: Secret::new("s"),
             path_style,
             connect_timeout_seconds: 1,
+            ca_bundle: None,
         })
         .unwrap()
     }

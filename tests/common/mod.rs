@@ -10,6 +10,9 @@
 
 #![allow(dead_code)]
 
+pub mod certs;
+pub mod tls_relay;
+
 use std::io::Read;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
@@ -201,6 +204,19 @@ pub struct S3sealOptions {
     pub env: Vec<(String, String)>,
     /// Leave `kms.root_key_file` out of the config (the root comes from `env`).
     pub no_root_key_file: bool,
+    /// Also serve HTTPS (`tls.listen`), with a certificate from a fresh test CA.
+    pub tls: bool,
+    /// Serve HTTPS only (`tls` and `server.plain_http = false`).
+    pub https_only: bool,
+}
+
+/// s3seal's HTTPS listener in a test.
+pub struct TlsListener {
+    pub port: u16,
+    /// The CA that signed the served certificate (clients trust `ca.bundle`).
+    pub ca: certs::TestCa,
+    /// What `tls.cert_file` and `tls.key_file` hold at start.
+    pub served: certs::ServerCert,
 }
 
 pub struct S3seal {
@@ -208,6 +224,8 @@ pub struct S3seal {
     pub dir: PathBuf,
     child: Child,
     pub default_key_arn: String,
+    /// Set when started with [`S3sealOptions::tls`].
+    pub tls: Option<TlsListener>,
 }
 
 impl S3seal {
@@ -238,10 +256,30 @@ impl S3seal {
         if !root_key.exists() && !options.no_root_key_file {
             std::fs::write(&root_key, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
         }
+        let tls = (options.tls || options.https_only).then(|| {
+            let tls_dir = dir.join("tls");
+            let ca = certs::TestCa::new(&tls_dir, "s3seal");
+            let served = ca.server_cert(&tls_dir, "server");
+            TlsListener {
+                port: free_port(),
+                ca,
+                served,
+            }
+        });
+        let plain_http = !options.https_only;
+        let tls_section = tls.as_ref().map_or(String::new(), |t| {
+            format!(
+                "[tls]\nlisten = \"127.0.0.1:{}\"\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+                t.port,
+                t.served.cert_file.display(),
+                t.served.key_file.display()
+            )
+        });
         let config = format!(
             r#"
 [server]
 listen = "127.0.0.1:{port}"
+plain_http = {plain_http}
 region = "{REGION}"
 shutdown_grace_seconds = 10
 [upstream]
@@ -260,6 +298,7 @@ principal = "tester"
 [log]
 format = "text"
 level = "info"
+{tls_section}
 {extra}
 "#,
             upstream = garage.endpoint(),
@@ -287,12 +326,18 @@ level = "info"
         )
         .spawn()
         .expect("spawning s3seal");
-        wait_for_port(port, "s3seal", &log);
+        if plain_http {
+            wait_for_port(port, "s3seal", &log);
+        }
+        if let Some(tls) = &tls {
+            wait_for_port(tls.port, "s3seal (tls.listen)", &log);
+        }
         S3seal {
             port,
             dir,
             child,
             default_key_arn,
+            tls,
         }
     }
 
@@ -321,6 +366,36 @@ level = "info"
 
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn tls_listener(&self) -> &TlsListener {
+        self.tls
+            .as_ref()
+            .expect("start s3seal with S3sealOptions { tls: true, .. }")
+    }
+
+    /// The HTTPS endpoint (`tls.listen`).
+    pub fn https_endpoint(&self) -> String {
+        format!("https://127.0.0.1:{}", self.tls_listener().port)
+    }
+
+    /// The CA bundle that verifies the HTTPS endpoint's certificate.
+    pub fn ca_bundle(&self) -> &Path {
+        &self.tls_listener().ca.bundle
+    }
+
+    /// The aws CLI over HTTPS, verifying s3seal's certificate with `--ca-bundle`.
+    pub fn aws_https(&self, args: &[&str]) -> Output {
+        let bundle = self.ca_bundle().to_str().unwrap();
+        let mut with_bundle = vec!["--ca-bundle", bundle];
+        with_bundle.extend_from_slice(args);
+        aws_cli(
+            &self.https_endpoint(),
+            CLIENT_KEY,
+            CLIENT_SECRET,
+            REGION,
+            &with_bundle,
+        )
     }
 
     pub fn pid(&self) -> u32 {
@@ -393,6 +468,13 @@ level = "info"
             ("UPSTREAM_KEY".to_string(), g.key_id.clone()),
             ("UPSTREAM_SECRET".to_string(), g.secret.clone()),
         ];
+        if let Some(tls) = &self.tls {
+            env.push(("S3SEAL_HTTPS_ENDPOINT".into(), self.https_endpoint()));
+            env.push((
+                "S3SEAL_CA_BUNDLE".into(),
+                tls.ca.bundle.display().to_string(),
+            ));
+        }
         env.extend(
             isolated_aws_env()
                 .into_iter()

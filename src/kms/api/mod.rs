@@ -36,7 +36,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::PayloadHash;
 use crate::body::{self, ProxyBody};
 use crate::error::{S3Error, S3ErrorCode};
-use crate::kms::{Caller, KeyManager};
+use crate::kms::{Caller, KeyManager, Transport};
 use crate::state::AppState;
 use error::ApiError;
 use request::KmsRequest;
@@ -78,7 +78,7 @@ pub async fn serve(
     request_id: &str,
     parts: http::request::Parts,
     body: Incoming,
-    source_ip: Option<String>,
+    transport: Transport,
 ) -> Response<ProxyBody> {
     let operation = operation_name(&parts);
     let result = async {
@@ -101,7 +101,7 @@ pub async fn serve(
         let ctx = ApiContext {
             kms: &state.kms,
             caller: Caller::principal(&auth.principal.arn, &state.config.server.account_id)
-                .from_ip(source_ip),
+                .over(transport),
             request_id,
         };
         dispatch(&ctx, &operation, &request)
