@@ -12,7 +12,7 @@ pub mod checksum;
 pub mod verifying_body;
 
 pub use checksum::{ChecksumAlgorithm, ChecksumType, DeclaredChecksum};
-pub use verifying_body::VerifyingBody;
+pub use verifying_body::{VerifiedChecksum, VerifyingBody};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;

@@ -21,7 +21,7 @@ use super::layouts::{self, StoredObject};
 use super::upstream_response;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::integrity::checksum::combine_parts;
-use crate::integrity::{ChecksumAlgorithm, ChecksumType};
+use crate::integrity::{ChecksumAlgorithm, ChecksumType, DeclaredChecksum};
 use crate::kms::DataKey;
 use crate::seal::layout::SEALED_RECORD_LEN;
 use crate::seal::object_layout::StreamExtent;
@@ -145,20 +145,72 @@ impl UploadChecksum {
 /// One uploaded part's checksum, kept until its upload completes or aborts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartChecksum {
+    /// The upload's algorithm: what the part's stream recorded.
     #[serde(with = "algorithm_name")]
     pub algorithm: ChecksumAlgorithm,
     /// Base64 of the digest, as S3 prints it.
     pub digest: String,
     pub plaintext_len: u64,
+    /// A checksum of another algorithm the client sent with the part (an
+    /// upload created without one takes any), verified; clients list it
+    /// again in CompleteMultipartUpload.
+    #[serde(default)]
+    pub sent: Option<SentChecksum>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentChecksum {
+    #[serde(with = "algorithm_name")]
+    pub algorithm: ChecksumAlgorithm,
+    pub digest: String,
 }
 
 impl PartChecksum {
-    pub fn of(record: &ChecksumRecord, plaintext_len: u64) -> Self {
+    /// The part's checksums: the one its stream recorded and the one the
+    /// client sent, if that is of another algorithm.
+    pub fn of(
+        recorded: Option<&ChecksumRecord>,
+        sent: Option<&DeclaredChecksum>,
+        plaintext_len: u64,
+    ) -> Option<Self> {
+        let recorded = recorded?;
+        Some(PartChecksum {
+            algorithm: recorded.algorithm,
+            digest: B64.encode(&recorded.digest),
+            plaintext_len,
+            sent: sent
+                .filter(|s| s.algorithm != recorded.algorithm)
+                .map(|s| SentChecksum {
+                    algorithm: s.algorithm,
+                    digest: s.base64(),
+                }),
+        })
+    }
+
+    fn from_record(record: &ChecksumRecord, plaintext_len: u64) -> Self {
         PartChecksum {
             algorithm: record.algorithm,
             digest: B64.encode(&record.digest),
             plaintext_len,
+            sent: None,
         }
+    }
+
+    /// The checksum an UploadPart answers: the client's, else the recorded one.
+    pub fn answered(&self) -> (ChecksumAlgorithm, &str) {
+        match &self.sent {
+            Some(sent) => (sent.algorithm, &sent.digest),
+            None => (self.algorithm, &self.digest),
+        }
+    }
+
+    /// Whether a checksum a client lists for this part is one of the part's.
+    pub fn matches(&self, algorithm: ChecksumAlgorithm, value: &str) -> bool {
+        (self.algorithm == algorithm && self.digest == value)
+            || self
+                .sent
+                .as_ref()
+                .is_some_and(|s| s.algorithm == algorithm && s.digest == value)
     }
 }
 
@@ -335,7 +387,7 @@ pub async fn read_object_checksum(
         .map(|(record, extent)| {
             record
                 .as_ref()
-                .map(|r| PartChecksum::of(r, extent.header.plaintext_len))
+                .map(|r| PartChecksum::from_record(r, extent.header.plaintext_len))
         })
         .collect();
     Ok(ObjectChecksum::combine(upload, &parts))
@@ -489,12 +541,39 @@ mod tests {
     }
 
     #[test]
+    fn parts_answer_and_accept_the_checksum_the_client_sent() {
+        let record = ChecksumRecord {
+            algorithm: ChecksumAlgorithm::Crc64Nvme,
+            object_type: ChecksumType::FullObject,
+            digest: vec![0; 8],
+        };
+        let sent = DeclaredChecksum {
+            algorithm: ChecksumAlgorithm::Crc32,
+            value: vec![1, 2, 3, 4],
+            from_trailer: true,
+        };
+        let part = PartChecksum::of(Some(&record), Some(&sent), 9).unwrap();
+        assert_eq!(part.answered(), (ChecksumAlgorithm::Crc32, "AQIDBA=="));
+        assert!(part.matches(ChecksumAlgorithm::Crc32, "AQIDBA=="));
+        assert!(part.matches(ChecksumAlgorithm::Crc64Nvme, "AAAAAAAAAAA="));
+        assert!(!part.matches(ChecksumAlgorithm::Crc32, "AAAAAA=="));
+        // Sent in the upload's own algorithm: one checksum, the recorded one.
+        let same = PartChecksum::of(Some(&record), None, 9).unwrap();
+        assert_eq!(
+            same.answered(),
+            (ChecksumAlgorithm::Crc64Nvme, "AAAAAAAAAAA=")
+        );
+        assert_eq!(PartChecksum::of(None, Some(&sent), 9), None);
+    }
+
+    #[test]
     fn composite_values_carry_the_part_count() {
         let part = |digest: &[u8]| {
             Some(PartChecksum {
                 algorithm: ChecksumAlgorithm::Crc32,
                 digest: B64.encode(digest),
                 plaintext_len: 5,
+                sent: None,
             })
         };
         let upload = create(&[("x-amz-checksum-algorithm", "CRC32")]).unwrap();

@@ -14,6 +14,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::RequestContext;
+use super::checksums::PartChecksum;
 use super::checksums::UploadChecksum;
 use super::headers::{Forward, forward_request_headers};
 use super::layouts::{self, StoredObject};
@@ -23,7 +24,7 @@ use super::object_get::{
     self, ObjectAddress, Selection, read_object, stored_size, unwrap_object_key,
 };
 use super::object_index::IndexEntry;
-use super::object_put::{self, MAX_PUT_SIZE, StreamSealing, send_sealed};
+use super::object_put::{self, MAX_PUT_SIZE, SealedUpload, StreamSealing, send_sealed};
 use super::passthrough::read_small_body;
 use super::range::ByteRange;
 use super::sse::{self, SseRequest};
@@ -472,7 +473,7 @@ async fn copy_by_resealing(
         header,
         checksum: StreamChecksum::full_object(algorithm),
     };
-    let (response, _) = send_sealed(
+    let SealedUpload { response, .. } = send_sealed(
         state,
         request,
         source_body.body,
@@ -625,7 +626,9 @@ pub async fn upload_part_copy(
             .unwrap_or_else(UploadChecksum::default_for_upload)
             .stream_checksum(),
     };
-    let (response, recorded) = send_sealed(
+    let SealedUpload {
+        response, recorded, ..
+    } = send_sealed(
         state,
         request,
         source_body.body,
@@ -642,8 +645,7 @@ pub async fn upload_part_copy(
         &upload_id,
         part_number,
         response.headers(),
-        recorded.as_ref(),
-        part_len,
+        PartChecksum::of(recorded.as_ref(), None, part_len),
     );
     let etag = response
         .headers()

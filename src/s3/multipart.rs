@@ -22,8 +22,8 @@ use super::checksums::{self, ObjectChecksum, PartChecksum, UploadChecksum};
 use super::headers::{Forward, forward_request_headers};
 use super::layouts::{self, LayoutOrigin, StoredObject};
 use super::object_index::IndexEntry;
-use super::object_put::StreamSealing;
 use super::object_put::{self, send_sealed};
+use super::object_put::{SealedUpload, StreamSealing};
 use super::passthrough::{exchange, read_completion_body, read_small_body, send};
 use super::sse;
 use super::upstream_response;
@@ -32,7 +32,7 @@ use crate::body::{self, ProxyBody};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::integrity::DeclaredDigests;
 use crate::seal::layout::{DEFAULT_SEGMENT_LOG2, StreamLayout};
-use crate::seal::{ChecksumRecord, SealedLayout, SealedObjectMetadata, SealedShape, StreamHeader};
+use crate::seal::{SealedLayout, SealedObjectMetadata, SealedShape, StreamHeader};
 use crate::state::AppState;
 use crate::upstream::{UpstreamPayload, UpstreamRequest};
 
@@ -225,22 +225,24 @@ pub async fn upload_part(
         header,
         checksum: upload_checksum.stream_checksum(),
     };
-    let (response, recorded) =
-        send_sealed(state, request, body, declared, sealing, failure).await?;
+    let SealedUpload {
+        response,
+        recorded,
+        verified,
+    } = send_sealed(state, request, body, declared, sealing, failure).await?;
     if !response.status().is_success() {
         return upstream_response::relay_error(response).await;
     }
-    remember_part_checksum(
-        state,
-        &upload_id,
-        part_number,
-        response.headers(),
-        recorded.as_ref(),
-        plaintext_len,
-    );
+    let checksum = PartChecksum::of(recorded.as_ref(), verified.as_ref(), plaintext_len);
     let mut headers = sse::sealed_response_headers(&state.kms, response.headers(), &metadata);
     headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(0));
-    object_put::echo_checksum(&mut headers, recorded.as_ref(), None);
+    // S3 answers the checksum the client sent for the part, else the one it recorded.
+    if let Some((algorithm, value)) = checksum.as_ref().map(PartChecksum::answered)
+        && let Ok(value) = HeaderValue::try_from(value)
+    {
+        headers.insert(algorithm.header_name(), value);
+    }
+    remember_part_checksum(state, &upload_id, part_number, response.headers(), checksum);
     let mut out = Response::new(body::empty());
     *out.headers_mut() = headers;
     Ok(out)
@@ -252,14 +254,12 @@ pub fn remember_part_checksum(
     upload_id: &str,
     part_number: u32,
     upstream_headers: &HeaderMap,
-    recorded: Option<&ChecksumRecord>,
-    plaintext_len: u64,
+    checksum: Option<PartChecksum>,
 ) {
     let etag = upstream_headers
         .get(http::header::ETAG)
         .and_then(|v| v.to_str().ok());
-    if let (Some(etag), Some(record)) = (etag, recorded) {
-        let checksum = PartChecksum::of(record, plaintext_len);
+    if let (Some(etag), Some(checksum)) = (etag, checksum) {
         checksums::remember_part(state, upload_id, part_number, etag, &checksum);
     }
 }
@@ -425,9 +425,7 @@ fn completed_checksum(
     for part in &requested.parts {
         let stored = checksums::part_checksum(state, upload_id, part.part_number, &part.etag);
         for (algorithm, value) in part.declared_checksums() {
-            let same = stored
-                .as_ref()
-                .is_some_and(|s| s.algorithm == algorithm && s.digest == value);
+            let same = stored.as_ref().is_some_and(|s| s.matches(algorithm, value));
             if !same {
                 return Err(S3Error::new(
                     S3ErrorCode::InvalidPart,

@@ -17,7 +17,7 @@ use super::sse::{self, SseRequest};
 use super::upstream_response;
 use crate::body::{self, FailureSlot, ProxyBody};
 use crate::error::{S3Error, S3ErrorCode};
-use crate::integrity::{ChecksumType, DeclaredDigests, VerifyingBody};
+use crate::integrity::{ChecksumType, DeclaredChecksum, DeclaredDigests, VerifyingBody};
 use crate::kms::DataKey;
 use crate::seal::layout::DEFAULT_SEGMENT_LOG2;
 use crate::seal::metadata::{SealedObjectMetadata, SealedShape};
@@ -77,8 +77,9 @@ pub async fn put_object(
         header,
         checksum,
     };
-    let (response, recorded) =
-        send_sealed(state, request, body, declared, sealing, failure).await?;
+    let SealedUpload {
+        response, recorded, ..
+    } = send_sealed(state, request, body, declared, sealing, failure).await?;
     if !response.status().is_success() {
         return upstream_response::relay_error(response).await;
     }
@@ -134,9 +135,18 @@ pub struct StreamSealing<'a> {
     pub checksum: StreamChecksum,
 }
 
+/// What came of sending one sealed stream upstream.
+pub struct SealedUpload {
+    pub response: Response<Incoming>,
+    /// The plaintext checksum sealed in the stream's record.
+    pub recorded: Option<ChecksumRecord>,
+    /// The flexible checksum the client sent (header or trailer), verified.
+    pub verified: Option<DeclaredChecksum>,
+}
+
 /// Sends `request` upstream with `body` (verified against `declared`)
 /// sealed into one stream, as it streams. Returns the upstream's response
-/// and, once the body went through whole, the plaintext checksum recorded.
+/// and, once the body went through whole, the checksums it carried.
 pub async fn send_sealed<B>(
     state: &AppState,
     mut request: UpstreamRequest,
@@ -144,14 +154,15 @@ pub async fn send_sealed<B>(
     declared: DeclaredDigests,
     sealing: StreamSealing<'_>,
     failure: FailureSlot,
-) -> Result<(Response<Incoming>, Option<ChecksumRecord>), S3Error>
+) -> Result<SealedUpload, S3Error>
 where
     B: http_body::Body<Data = bytes::Bytes> + Unpin + Send + Sync + 'static,
     B::Error: Into<crate::body::BoxError>,
 {
-    let verified = VerifyingBody::new(body, declared, failure.clone());
+    let verifying = VerifyingBody::new(body, declared, failure.clone());
+    let verified = verifying.verified_checksum();
     let sealed = SealingBody::new(
-        verified,
+        verifying,
         sealing.data_key,
         sealing.header,
         sealing.checksum,
@@ -172,7 +183,11 @@ where
     if let Some(err) = failure.take() {
         return Err(err);
     }
-    Ok((response, computed.get().cloned()))
+    Ok(SealedUpload {
+        response,
+        recorded: computed.get().cloned(),
+        verified: verified.take(),
+    })
 }
 
 /// The encryption an upload asks for: its SSE headers, else the bucket's
