@@ -3,6 +3,9 @@
 //! Data flows one way: the server authenticates the request, [`route`]
 //! resolves its [`route::Operation`], and [`handle`] dispatches to
 //! - [`object_put`]: PutObject, sealing the body on its way upstream;
+//! - [`post_object`]: browser POST uploads (HTML forms with a signed policy),
+//!   sealed like PutObject; the server hands them over before authentication,
+//!   because their credentials are in the form;
 //! - [`object_get`]: GetObject / HeadObject (whole, ranges, parts), unsealing on the way back;
 //! - [`multipart`]: multipart uploads, sealed part by part;
 //! - [`copy`]: CopyObject, UploadPartCopy and UpdateObjectEncryption (re-wrapping data keys);
@@ -28,6 +31,7 @@ pub mod object_get;
 pub mod object_index;
 pub mod object_put;
 pub mod passthrough;
+pub mod post_object;
 pub mod range;
 pub mod route;
 pub mod sse;
@@ -38,7 +42,7 @@ pub mod xml;
 use http::Response;
 use hyper::body::Incoming;
 
-use crate::auth::{PayloadHash, Principal};
+use crate::auth::{AuthMethod, PayloadHash, Principal};
 use crate::body::ProxyBody;
 use crate::error::S3Error;
 use crate::state::AppState;
@@ -81,6 +85,9 @@ impl RequestContext {
 pub struct RequestContext {
     pub request_id: String,
     pub principal: Principal,
+    /// How the principal was authenticated (for the `s3:authType` and
+    /// `s3:signatureversion` policy keys).
+    pub auth_method: AuthMethod,
     /// What the signature says about the body (verified as it streams).
     pub payload: PayloadHash,
     pub s3: S3Request,

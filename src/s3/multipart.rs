@@ -408,7 +408,7 @@ fn same_etag(a: &str, b: &str) -> bool {
 /// assembled something else: an error. A failure to read them is only logged
 /// (the layout is rebuilt on first use, with the weaker checks that implies).
 #[allow(clippy::too_many_arguments)]
-async fn record_completed_layout(
+pub(super) async fn record_completed_layout(
     state: &AppState,
     bucket: &str,
     key: &str,
@@ -479,7 +479,9 @@ pub async fn abort(
     upstream_response::relay(response).await
 }
 
-async fn abort_upstream(state: &AppState, bucket: &str, key: &str, upload_id: &str) {
+/// Aborts an upstream upload s3seal cannot finish (a failure is only logged:
+/// the upstream's lifecycle rules are the backstop for orphaned uploads).
+pub(super) async fn abort_upstream(state: &AppState, bucket: &str, key: &str, upload_id: &str) {
     let request = UpstreamRequest {
         method: Method::DELETE,
         bucket: Some(bucket.to_string()),

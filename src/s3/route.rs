@@ -103,6 +103,7 @@ impl Operation {
             | AbortMultipartUpload
             | ListParts
             | CopyObject
+            | PostObject
             | UpdateObjectEncryption => Family::SealedObject,
             ListBuckets
             | CreateBucket
@@ -118,7 +119,7 @@ impl Operation {
             | DeleteObject
             | ObjectConfig { .. }
             | RestoreObject => Family::PassThrough,
-            PostObject | GetObjectAttributes | SelectObjectContent | GetObjectTorrent | Unknown => {
+            GetObjectAttributes | SelectObjectContent | GetObjectTorrent | Unknown => {
                 Family::Refused
             }
         }
@@ -462,7 +463,7 @@ mod tests {
         assert_eq!(Operation::ListObjectsV2.family(), Family::PassThrough);
         assert_eq!(Operation::CopyObject.family(), Family::SealedObject);
         assert_eq!(Operation::UploadPart.family(), Family::SealedObject);
-        assert_eq!(Operation::PostObject.family(), Family::Refused);
+        assert_eq!(Operation::PostObject.family(), Family::SealedObject);
         assert_eq!(Operation::Unknown.family(), Family::Refused);
     }
 
