@@ -70,45 +70,20 @@ pub async fn serve(
     state: &AppState,
     request_id: &str,
     source_ip: Option<String>,
-    mut s3: S3Request,
+    s3: S3Request,
     parts: http::request::Parts,
     body: Incoming,
 ) -> Result<Response<ProxyBody>, S3Error> {
-    let bucket = s3
-        .bucket
-        .clone()
-        .ok_or_else(|| S3Error::internal("a POST upload without a bucket"))?;
     let boundary = form::boundary(parts.headers.get(http::header::CONTENT_TYPE))?;
     let content_length = request_length(&parts.headers)?;
     let failure = FailureSlot::default();
     let mut head = form::read_head(request_stream(body), boundary, failure.clone()).await?;
-
-    let auth = state.auth.authenticate_form(|name| head.fields.get(name))?;
     head.fields.expand_filename(head.filename.as_deref());
-    let policy = checked_policy(&head.fields, &bucket)?;
-    let key = object_key(&head.fields)?;
-    s3.key = Some(key.clone());
-    let ctx = RequestContext {
-        request_id: request_id.to_string(),
-        principal: auth.principal,
-        auth_method: auth.method,
-        payload: PayloadHash::Unsigned,
-        s3,
-        source_ip,
-        chunk_signing: None,
-    };
-
-    let headers = object_headers(&head.fields)?;
-    super::access::authorize_object_action(state, &ctx, &headers, "s3:PutObject", &key)?;
-    let write = ObjectWrite {
-        sse: object_put::upload_encryption(state, &bucket, &headers)?,
-        declared: DeclaredDigests::from_request(&headers, &PayloadHash::Unsigned)?,
-        headers: forward_request_headers(&headers, Forward::SealedWrite),
-        size_range: size_range(&policy),
-    };
+    let (ctx, policy) = admit(state, request_id, source_ip, s3, &head.fields)?;
+    let write = object_write(state, &ctx, &head.fields, &policy)?;
     let checksum = write.declared.checksum.clone();
     let outcome = upload::store(state, &ctx, write, head.file, failure, content_length).await?;
-    // The file has ended (or failed): read what follows it, then answer.
+    // The file has ended: read what follows it, then answer.
     head.rest.drain().await;
     match outcome {
         Outcome::Stored(stored) => Ok(response::success(
@@ -121,6 +96,54 @@ pub async fn serve(
         )),
         Outcome::Refused(upstream_error) => Ok(upstream_error),
     }
+}
+
+/// Who signed the form, and whether its policy lets it through: the
+/// request's context (with the form's key) and the checked policy.
+fn admit(
+    state: &AppState,
+    request_id: &str,
+    source_ip: Option<String>,
+    mut s3: S3Request,
+    fields: &FormFields,
+) -> Result<(RequestContext, PostPolicy), S3Error> {
+    let bucket = s3
+        .bucket
+        .as_deref()
+        .ok_or_else(|| S3Error::internal("a POST upload without a bucket"))?;
+    let auth = state.auth.authenticate_form(|name| fields.get(name))?;
+    let policy = checked_policy(fields, bucket)?;
+    s3.key = Some(object_key(fields)?);
+    let ctx = RequestContext {
+        request_id: request_id.to_string(),
+        principal: auth.principal,
+        auth_method: auth.method,
+        payload: PayloadHash::Unsigned,
+        s3,
+        source_ip,
+        chunk_signing: None,
+    };
+    Ok((ctx, policy))
+}
+
+/// The upload the form describes, once the bucket's policy allows it: the
+/// fields as the headers a PutObject would have sent, and the encryption
+/// and digests those headers ask for.
+fn object_write(
+    state: &AppState,
+    ctx: &RequestContext,
+    fields: &FormFields,
+    policy: &PostPolicy,
+) -> Result<ObjectWrite, S3Error> {
+    let (bucket, key) = ctx.bucket_and_key()?;
+    let headers = object_headers(fields)?;
+    super::access::authorize_object_action(state, ctx, &headers, "s3:PutObject", key)?;
+    Ok(ObjectWrite {
+        sse: object_put::upload_encryption(state, bucket, &headers)?,
+        declared: DeclaredDigests::from_request(&headers, &PayloadHash::Unsigned)?,
+        headers: forward_request_headers(&headers, Forward::SealedWrite),
+        size_range: size_range(policy),
+    })
 }
 
 /// The request's `Content-Length`: the upload plan needs it (a browser always
@@ -199,8 +222,15 @@ pub fn object_headers(fields: &FormFields) -> Result<HeaderMap, S3Error> {
             "tagging" => tagging_header(value)?,
             _ => value.to_string(),
         };
-        let invalid =
-            || S3Error::invalid_argument(format!("the form field '{name}' is not a valid header"));
+        let invalid = || {
+            S3Error::invalid_argument(format!(
+                "the form field '{name}' must be printable ASCII to be stored as a header"
+            ))
+        };
+        // Header values are signed again for the upstream, which needs text.
+        if !value.is_ascii() {
+            return Err(invalid());
+        }
         headers.insert(
             HeaderName::try_from(header_name).map_err(|_| invalid())?,
             HeaderValue::try_from(value).map_err(|_| invalid())?,
@@ -281,6 +311,9 @@ mod tests {
         );
         assert_eq!(h["x-amz-tagging"], "team=pay%20ments&a%26b=1");
         assert!(object_headers(&fields(&[("x-amz-meta-x", "a\r\nb")])).is_err());
+        assert!(object_headers(&fields(&[("x-amz-meta-x", "café")])).is_err());
+        // Fields that are not headers may hold any text.
+        assert!(object_headers(&fields(&[("key", "café")])).is_ok());
         assert!(object_headers(&fields(&[("tagging", "<nope")])).is_err());
     }
 

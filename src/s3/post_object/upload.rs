@@ -252,22 +252,27 @@ async fn store_in_two_parts(
     let mut headers = write.headers.clone();
     metadata.to_headers(&mut headers)?;
     let upload_id = create_upload(state, bucket, key, headers).await?;
-    let parts = Parts {
+    let upload = UpstreamUpload {
         bucket,
         key,
         upload_id: &upload_id,
         data_key: &data_key,
         failure,
     };
-    let outcome = upload_and_complete(state, &parts, &write, file, first_part, metadata).await;
-    if outcome.is_err() {
+    let stored = match upload_parts(state, &upload, &write, file, first_part).await {
+        Ok((completed, sizes)) => {
+            complete_and_record(state, &upload, completed, sizes, metadata).await
+        }
+        Err(stop) => Err(stop),
+    };
+    if stored.is_err() {
         multipart::abort_upstream(state, bucket, key, &upload_id).await;
     }
-    outcome
+    stored
 }
 
 /// One upstream multipart upload in progress.
-struct Parts<'a> {
+struct UpstreamUpload<'a> {
     bucket: &'a str,
     key: &'a str,
     upload_id: &'a str,
@@ -275,32 +280,33 @@ struct Parts<'a> {
     failure: FailureSlot,
 }
 
-async fn upload_and_complete(
+/// Uploads part 1 (the first `first_part` bytes, streamed) and part 2 (the
+/// rest, once the file has ended and is known to be complete and within the
+/// policy's sizes). Returns the completion request and both plaintext sizes.
+async fn upload_parts(
     state: &AppState,
-    parts: &Parts<'_>,
+    upload: &UpstreamUpload<'_>,
     write: &ObjectWrite,
     file: FileBody,
     first_part: u64,
-    metadata: SealedObjectMetadata,
-) -> Result<Stored, Stop> {
+) -> Result<(CompleteMultipartUpload, [u64; 2]), Stop> {
     // The form's digests cover the whole file: verify it before it is split.
-    let verified = VerifyingBody::new(file, write.declared.clone(), parts.failure.clone());
-    let (first, rest) = Prefix::split(verified, first_part, parts.failure.clone());
-    let etag_1 = send_part(state, parts, 1, first, first_part).await?;
+    let verified = VerifyingBody::new(file, write.declared.clone(), upload.failure.clone());
+    let (first, rest) = Prefix::split(verified, first_part, upload.failure.clone());
+    let etag_1 = send_part(state, upload, 1, first, first_part).await?;
     let rest = rest.await.map_err(|_| {
-        parts
+        upload
             .failure
             .take()
             .unwrap_or_else(|| S3Error::internal("the first part ended before its last byte"))
     })?;
     let (min, max) = write.size_range;
-    let tail = read_at_most(rest, max - first_part, &parts.failure)
+    let tail = read_at_most(rest, max - first_part, &upload.failure)
         .await?
         .ok_or_else(|| too_large(max + 1, max))?;
     let second_part = tail.len() as u64;
     check_size(first_part + second_part, (min, max))?;
-    let etag_2 = send_part(state, parts, 2, body::full(tail), second_part).await?;
-
+    let etag_2 = send_part(state, upload, 2, body::full(tail), second_part).await?;
     let completed = CompleteMultipartUpload {
         parts: vec![
             CompletedPart {
@@ -313,23 +319,35 @@ async fn upload_and_complete(
             },
         ],
     };
-    let (etag, version_id) = complete_upload(state, parts, &completed).await?;
-    let sealed = |len| sealed_len(len);
+    Ok((completed, [first_part, second_part]))
+}
+
+/// Completes the upload, then records its layout and index entry as
+/// CompleteMultipartUpload does.
+async fn complete_and_record(
+    state: &AppState,
+    upload: &UpstreamUpload<'_>,
+    completed: CompleteMultipartUpload,
+    sizes: [u64; 2],
+    metadata: SealedObjectMetadata,
+) -> Result<Stored, Stop> {
+    let (etag, version_id) = complete_upload(state, upload, &completed).await?;
+    let sealed_sizes = [sealed_len(sizes[0])?, sealed_len(sizes[1])?];
     let layout = multipart::record_completed_layout(
         state,
-        parts.bucket,
-        parts.key,
+        upload.bucket,
+        upload.key,
         &etag,
         &metadata,
         &completed,
-        &[sealed(first_part)?, sealed(second_part)?],
-        &[first_part, second_part],
+        &sealed_sizes,
+        &sizes,
     )
     .await?;
     if let Some(layout) = layout {
         state.index.record(
-            parts.bucket,
-            parts.key,
+            upload.bucket,
+            upload.key,
             &IndexEntry {
                 etag: etag.clone(),
                 plaintext_size: Some(layout.plaintext_len()),
@@ -346,7 +364,7 @@ async fn upload_and_complete(
 /// Seals `body` (exactly `len` bytes) as part `part_number`; returns its ETag.
 async fn send_part<B>(
     state: &AppState,
-    parts: &Parts<'_>,
+    upload: &UpstreamUpload<'_>,
     part_number: u32,
     body: B,
     len: u64,
@@ -357,11 +375,11 @@ where
 {
     let request = UpstreamRequest {
         method: Method::PUT,
-        bucket: Some(parts.bucket.to_string()),
-        key: Some(parts.key.to_string()),
+        bucket: Some(upload.bucket.to_string()),
+        key: Some(upload.key.to_string()),
         query: vec![
             ("partNumber".into(), part_number.to_string()),
-            ("uploadId".into(), parts.upload_id.to_string()),
+            ("uploadId".into(), upload.upload_id.to_string()),
         ],
         headers: HeaderMap::new(),
         body: body::empty(),
@@ -377,9 +395,9 @@ where
         request,
         body,
         declared,
-        parts.data_key,
+        upload.data_key,
         header,
-        parts.failure.clone(),
+        upload.failure.clone(),
     )
     .await?;
     if !response.status().is_success() {
@@ -423,7 +441,7 @@ async fn create_upload(
 /// CompleteMultipartUpload upstream; returns the object's ETag and version id.
 async fn complete_upload(
     state: &AppState,
-    parts: &Parts<'_>,
+    upload: &UpstreamUpload<'_>,
     completed: &CompleteMultipartUpload,
 ) -> Result<(String, Option<HeaderValue>), Stop> {
     let document = completed.upstream_body()?;
@@ -436,9 +454,9 @@ async fn complete_upload(
         .upstream
         .send(UpstreamRequest {
             method: Method::POST,
-            bucket: Some(parts.bucket.to_string()),
-            key: Some(parts.key.to_string()),
-            query: vec![("uploadId".into(), parts.upload_id.to_string())],
+            bucket: Some(upload.bucket.to_string()),
+            key: Some(upload.key.to_string()),
+            query: vec![("uploadId".into(), upload.upload_id.to_string())],
             headers,
             payload: UpstreamPayload::Sha256Hex(hex::encode(Sha256::digest(document.as_bytes()))),
             body: body::full(document),
