@@ -129,6 +129,16 @@ fn post(form: &Form, file: Option<(&Path, &str)>, extra: &[&str]) -> Posted {
     }
 }
 
+/// The process's peak resident memory (`VmHWM`).
+fn peak_rss_kib(pid: u32) -> i64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/<pid>/status")
+}
+
 fn plaintext_get(s3seal: &S3seal, bucket: &str, key: &str, dir: &Path) -> (Vec<u8>, Value) {
     let dst = dir.join("got");
     let meta = json(&s3seal.get_file(bucket, key, &dst));
@@ -405,8 +415,16 @@ fn large_files_stream_as_two_sealed_parts() {
         json!({}),
         json!([["content-length-range", 0, 100 << 20]]),
     );
+    let peak_before = peak_rss_kib(s3seal.pid());
     let posted = post(&form, Some((&src, "big.bin")), &[]);
     assert_eq!(posted.status, 204, "{posted:?}");
+    // The file streamed: s3seal's peak memory did not grow by anything like its size.
+    let growth = peak_rss_kib(s3seal.pid()) - peak_before;
+    eprintln!("peak RSS grew by {growth} KiB during a 20 MiB POST");
+    assert!(
+        growth < 10 * 1024,
+        "peak RSS grew by {growth} KiB during a 20 MiB POST"
+    );
     assert_sealed_at_rest(&b, "big.bin", &data, dir.path());
     let raw = json(&upstream_head(&b, "big.bin"));
     assert!(raw["ETag"].as_str().unwrap().ends_with("-2\""), "{raw}");
