@@ -1,7 +1,7 @@
 //! The S3 protocol: routing, and one handler module per operation family.
 //!
-//! Data flows one way: the server authenticates the request, [`route`]
-//! resolves its [`route::Operation`], and [`handle`] dispatches to
+//! Data flows one way: [`route`] resolves the request's [`route::Operation`],
+//! the server authenticates the request, and [`handle`] dispatches to
 //! - [`object_put`]: PutObject, sealing the body on its way upstream;
 //! - [`post_object`]: browser POST uploads (HTML forms with a signed policy),
 //!   sealed like PutObject; the server hands them over before authentication,
@@ -113,6 +113,10 @@ pub async fn handle(
     }
     match (ctx.s3.operation.family(), &ctx.s3.operation) {
         (Family::SealedObject, PutObject) => object_put::put_object(state, ctx, parts, body).await,
+        // Authenticated by its form, not its headers: the server serves it directly.
+        (_, PostObject) => Err(S3Error::internal(
+            "POST uploads are served by post_object::serve",
+        )),
         (Family::SealedObject, GetObject | HeadObject) => {
             object_get::get_or_head_object(state, ctx, parts).await
         }
