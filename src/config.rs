@@ -72,9 +72,9 @@ pub struct ServerConfig {
     /// path-style requests are served either way.
     pub virtual_host_domain: Option<String>,
     /// The global guard: no request may store an object unencrypted, whatever
-    /// bucket policies say. Requests that would (SSE-C, browser POST uploads,
-    /// aws-chunked bodies) are refused. s3seal has no plaintext write path, so
-    /// `false` is refused at start until a pass-through mode exists.
+    /// bucket policies say. Requests that would (SSE-C) are refused. s3seal
+    /// has no plaintext write path, so `false` is refused at start until a
+    /// pass-through mode exists.
     pub require_encryption: bool,
 }
 

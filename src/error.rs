@@ -13,6 +13,8 @@ use http::{HeaderValue, Response, StatusCode};
 
 use crate::body::{self, ProxyBody};
 use crate::kms::KmsError;
+use crate::s3::post_object::form::FormError;
+use crate::s3::post_object::policy::PostPolicyError;
 use crate::seal::SealError;
 use crate::upstream::UpstreamError;
 
@@ -26,6 +28,7 @@ pub enum S3ErrorCode {
     EntityTooSmall,
     IllegalLocationConstraintException,
     IncompleteBody,
+    IncorrectNumberOfFilesInPostRequest,
     InternalError,
     InvalidAccessKeyId,
     InvalidArgument,
@@ -34,6 +37,7 @@ pub enum S3ErrorCode {
     InvalidPart,
     InvalidPartNumber,
     InvalidPartOrder,
+    InvalidPolicyDocument,
     InvalidRange,
     InvalidRequest,
     InvalidURI,
@@ -41,8 +45,10 @@ pub enum S3ErrorCode {
     KmsInvalidState,
     KmsNotFound,
     KmsAccessDenied,
+    MalformedPOSTRequest,
     MalformedPolicy,
     MalformedXML,
+    MaxPostPreDataLengthExceeded,
     MissingContentLength,
     MissingSecurityHeader,
     NoSuchBucket,
@@ -51,9 +57,11 @@ pub enum S3ErrorCode {
     NoSuchUpload,
     NotImplemented,
     PreconditionFailed,
+    RequestIsNotMultiPartContent,
     RequestTimeTooSkewed,
     ServiceUnavailable,
     SignatureDoesNotMatch,
+    SlowDown,
     XAmzContentSHA256Mismatch,
 }
 
@@ -69,6 +77,7 @@ impl S3ErrorCode {
             EntityTooSmall => "EntityTooSmall",
             IllegalLocationConstraintException => "IllegalLocationConstraintException",
             IncompleteBody => "IncompleteBody",
+            IncorrectNumberOfFilesInPostRequest => "IncorrectNumberOfFilesInPostRequest",
             InternalError => "InternalError",
             InvalidAccessKeyId => "InvalidAccessKeyId",
             InvalidArgument => "InvalidArgument",
@@ -77,6 +86,7 @@ impl S3ErrorCode {
             InvalidPart => "InvalidPart",
             InvalidPartNumber => "InvalidPartNumber",
             InvalidPartOrder => "InvalidPartOrder",
+            InvalidPolicyDocument => "InvalidPolicyDocument",
             InvalidRange => "InvalidRange",
             InvalidRequest => "InvalidRequest",
             InvalidURI => "InvalidURI",
@@ -84,8 +94,10 @@ impl S3ErrorCode {
             KmsInvalidState => "KMS.KMSInvalidStateException",
             KmsNotFound => "KMS.NotFoundException",
             KmsAccessDenied => "KMS.AccessDeniedException",
+            MalformedPOSTRequest => "MalformedPOSTRequest",
             MalformedPolicy => "MalformedPolicy",
             MalformedXML => "MalformedXML",
+            MaxPostPreDataLengthExceeded => "MaxPostPreDataLengthExceeded",
             MissingContentLength => "MissingContentLength",
             MissingSecurityHeader => "MissingSecurityHeader",
             NoSuchBucket => "NoSuchBucket",
@@ -94,9 +106,11 @@ impl S3ErrorCode {
             NoSuchUpload => "NoSuchUpload",
             PreconditionFailed => "PreconditionFailed",
             NotImplemented => "NotImplemented",
+            RequestIsNotMultiPartContent => "RequestIsNotMultiPartContent",
             RequestTimeTooSkewed => "RequestTimeTooSkewed",
             ServiceUnavailable => "ServiceUnavailable",
             SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            SlowDown => "SlowDown",
             XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
         }
     }
@@ -111,7 +125,7 @@ impl S3ErrorCode {
             KmsAccessDenied => StatusCode::FORBIDDEN,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             NotImplemented => StatusCode::NOT_IMPLEMENTED,
-            ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ServiceUnavailable | SlowDown => StatusCode::SERVICE_UNAVAILABLE,
             MissingContentLength => StatusCode::LENGTH_REQUIRED,
             InvalidRange | InvalidPartNumber => StatusCode::RANGE_NOT_SATISFIABLE,
             NoSuchUpload | NoSuchKey | NoSuchBucket | NoSuchBucketPolicy => StatusCode::NOT_FOUND,
@@ -122,19 +136,24 @@ impl S3ErrorCode {
             | EntityTooSmall
             | IllegalLocationConstraintException
             | IncompleteBody
+            | IncorrectNumberOfFilesInPostRequest
             | InvalidArgument
             | InvalidBucketName
             | InvalidDigest
             | InvalidPart
             | InvalidPartOrder
+            | InvalidPolicyDocument
             | InvalidRequest
             | InvalidURI
             | KmsDisabled
             | KmsInvalidState
             | KmsNotFound
+            | MalformedPOSTRequest
             | MalformedPolicy
             | MalformedXML
+            | MaxPostPreDataLengthExceeded
             | MissingSecurityHeader
+            | RequestIsNotMultiPartContent
             | XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
         }
     }
@@ -280,6 +299,34 @@ impl From<UpstreamError> for S3Error {
                 S3Error::internal(err.to_string())
             }
         }
+    }
+}
+
+impl From<PostPolicyError> for S3Error {
+    fn from(err: PostPolicyError) -> Self {
+        let code = match err {
+            PostPolicyError::Invalid(_) => S3ErrorCode::InvalidPolicyDocument,
+            // S3 answers a form its policy does not allow as a denied request.
+            PostPolicyError::Expired
+            | PostPolicyError::ConditionFailed(_)
+            | PostPolicyError::ExtraFields(_) => S3ErrorCode::AccessDenied,
+        };
+        S3Error::new(code, err.to_string())
+    }
+}
+
+impl From<FormError> for S3Error {
+    fn from(err: FormError) -> Self {
+        let code = match err {
+            FormError::NotMultipart => S3ErrorCode::RequestIsNotMultiPartContent,
+            FormError::Malformed(_) | FormError::TooMuchFormData => {
+                S3ErrorCode::MalformedPOSTRequest
+            }
+            FormError::FieldsTooLarge => S3ErrorCode::MaxPostPreDataLengthExceeded,
+            FormError::NoFile => S3ErrorCode::IncorrectNumberOfFilesInPostRequest,
+            FormError::BodyRead(_) => S3ErrorCode::IncompleteBody,
+        };
+        S3Error::new(code, err.to_string())
     }
 }
 

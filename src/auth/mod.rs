@@ -1,11 +1,14 @@
 //! Client authentication: AWS Signature Version 4 against s3seal's own credentials.
 //!
 //! [`Authenticator::authenticate`] checks the `Authorization` header of a
-//! request (header authentication; presigned URLs come later) and yields the
+//! request, or a presigned URL's query parameters, and yields the
 //! [`Principal`] plus what the client declared about its payload
 //! ([`PayloadHash`]), which [`crate::integrity`] then verifies as the body streams.
+//! Browser POST uploads sign a policy document carried in their form instead
+//! ([`post_form`]); the POST handler reads the form and asks for that check.
 
 pub mod credentials;
+pub mod post_form;
 pub mod sigv4;
 #[cfg(test)]
 mod sigv4_vectors;
@@ -35,10 +38,42 @@ pub enum PayloadHash {
     Streaming(String),
 }
 
+/// How a request proved who sent it. Bucket policies see it as the
+/// `s3:authType` and `s3:signatureversion` condition keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// SigV4 in the `Authorization` header.
+    Header,
+    /// A presigned URL: SigV4 in the query parameters.
+    QueryString,
+    /// A browser POST form: a policy signed with SigV4, or with SigV2 when `sigv2`.
+    PostForm { sigv2: bool },
+}
+
+impl AuthMethod {
+    /// The value of `s3:authType`.
+    pub fn auth_type(self) -> &'static str {
+        match self {
+            AuthMethod::Header => "REST-HEADER",
+            AuthMethod::QueryString => "REST-QUERY-STRING",
+            AuthMethod::PostForm { .. } => "POST",
+        }
+    }
+
+    /// The value of `s3:signatureversion`: `AWS` for SigV2.
+    pub fn signature_version(self) -> &'static str {
+        match self {
+            AuthMethod::PostForm { sigv2: true } => "AWS",
+            _ => sigv4::ALGORITHM,
+        }
+    }
+}
+
 /// The outcome of authenticating a request.
 #[derive(Debug, Clone)]
 pub struct AuthContext {
     pub principal: Principal,
+    pub method: AuthMethod,
     pub payload: PayloadHash,
     /// For `STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]` bodies: what
     /// verifying each chunk's signature needs.
@@ -196,6 +231,7 @@ impl Authenticator {
         }
         Ok(AuthContext {
             principal,
+            method: AuthMethod::QueryString,
             payload,
             chunk_signing: None,
         })
@@ -298,6 +334,7 @@ impl Authenticator {
         };
         Ok(AuthContext {
             principal,
+            method: AuthMethod::Header,
             payload,
             chunk_signing,
         })

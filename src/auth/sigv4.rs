@@ -46,26 +46,69 @@ impl<'a> AuthorizationHeader<'a> {
         let credential = credential.ok_or("missing Credential")?;
         let signed = signed.ok_or("missing SignedHeaders")?;
         let signature = signature.ok_or("missing Signature")?;
-        let mut scope = credential.rsplitn(5, '/');
-        let terminator = scope.next().ok_or("malformed credential scope")?;
-        let service = scope.next().ok_or("malformed credential scope")?;
-        let region = scope.next().ok_or("malformed credential scope")?;
-        let date = scope.next().ok_or("malformed credential scope")?;
-        let access_key_id = scope.next().ok_or("malformed credential scope")?;
-        if access_key_id.is_empty() || date.len() != 8 || signed.is_empty() {
-            return Err("malformed credential scope");
+        let scope = Credential::parse(credential)?;
+        if signed.is_empty() {
+            return Err("missing SignedHeaders");
         }
         Ok(AuthorizationHeader {
-            access_key_id,
-            date,
-            region,
-            service,
-            terminator,
+            access_key_id: scope.access_key_id,
+            date: scope.date,
+            region: scope.region,
+            service: scope.service,
+            terminator: scope.terminator,
             signed_headers: signed.split(';').collect(),
             signature,
         })
     }
 
+    /// The credential the header names.
+    pub fn credential(&self) -> Credential<'a> {
+        Credential {
+            access_key_id: self.access_key_id,
+            date: self.date,
+            region: self.region,
+            service: self.service,
+            terminator: self.terminator,
+        }
+    }
+
+    pub fn scope(&self) -> String {
+        self.credential().scope()
+    }
+}
+
+/// A SigV4 credential: `<access key id>/<YYYYMMDD>/<region>/<service>/aws4_request`,
+/// as in the `Authorization` header, `X-Amz-Credential` (presigned URLs) and
+/// the `x-amz-credential` field of POST forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Credential<'a> {
+    pub access_key_id: &'a str,
+    pub date: &'a str,
+    pub region: &'a str,
+    pub service: &'a str,
+    pub terminator: &'a str,
+}
+
+impl<'a> Credential<'a> {
+    pub fn parse(text: &'a str) -> Result<Self, &'static str> {
+        // Split from the right: an access key id could in theory contain '/'.
+        let mut scope = text.rsplitn(5, '/');
+        let mut next = || scope.next().ok_or("malformed credential scope");
+        let (terminator, service, region, date, access_key_id) =
+            (next()?, next()?, next()?, next()?, next()?);
+        if access_key_id.is_empty() || date.len() != 8 {
+            return Err("malformed credential scope");
+        }
+        Ok(Credential {
+            access_key_id,
+            date,
+            region,
+            service,
+            terminator,
+        })
+    }
+
+    /// `<date>/<region>/<service>/aws4_request`, the scope line of the string to sign.
     pub fn scope(&self) -> String {
         format!(
             "{}/{}/{}/{}",

@@ -101,7 +101,9 @@ pub async fn authorize(
     Ok(())
 }
 
-/// Checks one more object action (DeleteObjects checks each of its keys).
+/// Checks one object action on `key` with the condition keys `headers`
+/// give: DeleteObjects checks each of its keys, and a POST upload, whose key
+/// and SSE settings are form fields, checks `s3:PutObject` once it has read them.
 pub fn authorize_object_action(
     state: &AppState,
     ctx: &RequestContext,
@@ -238,8 +240,8 @@ fn facts(
             .unwrap_or_default(),
     );
     facts.set_one("aws:EpochTime", now.unix_timestamp().to_string());
-    facts.set_one("s3:signatureversion", "AWS4-HMAC-SHA256");
-    facts.set_one("s3:authType", "REST-HEADER");
+    facts.set_one("s3:signatureversion", ctx.auth_method.signature_version());
+    facts.set_one("s3:authType", ctx.auth_method.auth_type());
     let header = |name: &str| details.headers.get(name).and_then(|v| v.to_str().ok());
     if let Some((mode, key)) = &details.upload_encryption {
         facts.set_one("s3:x-amz-server-side-encryption", mode.clone());

@@ -1,8 +1,11 @@
 //! The S3 protocol: routing, and one handler module per operation family.
 //!
-//! Data flows one way: the server authenticates the request, [`route`]
-//! resolves its [`route::Operation`], and [`handle`] dispatches to
+//! Data flows one way: [`route`] resolves the request's [`route::Operation`],
+//! the server authenticates the request, and [`handle`] dispatches to
 //! - [`object_put`]: PutObject, sealing the body on its way upstream;
+//! - [`post_object`]: browser POST uploads (HTML forms with a signed policy),
+//!   sealed like PutObject; the server hands them over before authentication,
+//!   because their credentials are in the form;
 //! - [`object_get`]: GetObject / HeadObject (whole, ranges, parts), unsealing on the way back;
 //! - [`multipart`]: multipart uploads, sealed part by part;
 //! - [`copy`]: CopyObject, UploadPartCopy and UpdateObjectEncryption (re-wrapping data keys);
@@ -30,6 +33,7 @@ pub mod object_get;
 pub mod object_index;
 pub mod object_put;
 pub mod passthrough;
+pub mod post_object;
 pub mod range;
 pub mod route;
 pub mod sse;
@@ -40,7 +44,7 @@ pub mod xml;
 use http::Response;
 use hyper::body::Incoming;
 
-use crate::auth::{PayloadHash, Principal};
+use crate::auth::{AuthMethod, PayloadHash, Principal};
 use crate::body::ProxyBody;
 use crate::error::S3Error;
 use crate::state::AppState;
@@ -83,6 +87,9 @@ impl RequestContext {
 pub struct RequestContext {
     pub request_id: String,
     pub principal: Principal,
+    /// How the principal was authenticated (for the `s3:authType` and
+    /// `s3:signatureversion` policy keys).
+    pub auth_method: AuthMethod,
     /// What the signature says about the body (verified as it streams).
     pub payload: PayloadHash,
     pub s3: S3Request,
@@ -112,6 +119,10 @@ pub async fn handle(
     }
     match (ctx.s3.operation.family(), &ctx.s3.operation) {
         (Family::SealedObject, PutObject) => object_put::put_object(state, ctx, parts, body).await,
+        // Authenticated by its form, not its headers: the server serves it directly.
+        (_, PostObject) => Err(S3Error::internal(
+            "POST uploads are served by post_object::serve",
+        )),
         (Family::SealedObject, GetObject | HeadObject) => {
             object_get::get_or_head_object(state, ctx, parts).await
         }

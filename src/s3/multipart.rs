@@ -510,7 +510,7 @@ fn same_etag(a: &str, b: &str) -> bool {
 /// layout. Headers that contradict the completed part list mean the upstream
 /// assembled something else: an error. A failure to read them is only logged
 /// (the layout is rebuilt on first use, with the weaker checks that implies).
-async fn record_completed_layout(
+pub(super) async fn record_completed_layout(
     state: &AppState,
     completed: &CompletedObject<'_>,
     requested: &CompleteMultipartUpload,
@@ -566,12 +566,12 @@ async fn record_completed_layout(
 }
 
 /// A multipart object just completed on the upstream.
-struct CompletedObject<'a> {
-    bucket: &'a str,
-    key: &'a str,
-    etag: &'a str,
-    metadata: &'a SealedObjectMetadata,
-    checksum: Option<&'a ObjectChecksum>,
+pub(super) struct CompletedObject<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub etag: &'a str,
+    pub metadata: &'a SealedObjectMetadata,
+    pub checksum: Option<&'a ObjectChecksum>,
 }
 
 pub async fn abort(
@@ -592,7 +592,9 @@ pub async fn abort(
     upstream_response::relay(response).await
 }
 
-async fn abort_upstream(state: &AppState, bucket: &str, key: &str, upload_id: &str) {
+/// Aborts an upstream upload s3seal cannot finish (a failure is only logged:
+/// the upstream's lifecycle rules are the backstop for orphaned uploads).
+pub(super) async fn abort_upstream(state: &AppState, bucket: &str, key: &str, upload_id: &str) {
     let request = UpstreamRequest {
         method: Method::DELETE,
         bucket: Some(bucket.to_string()),

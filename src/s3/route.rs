@@ -103,6 +103,7 @@ impl Operation {
             | AbortMultipartUpload
             | ListParts
             | CopyObject
+            | PostObject
             | UpdateObjectEncryption
             | GetObjectAttributes => Family::SealedObject,
             ListBuckets
@@ -119,7 +120,7 @@ impl Operation {
             | DeleteObject
             | ObjectConfig { .. }
             | RestoreObject => Family::PassThrough,
-            PostObject | SelectObjectContent | GetObjectTorrent | Unknown => Family::Refused,
+            SelectObjectContent | GetObjectTorrent | Unknown => Family::Refused,
         }
     }
 
@@ -461,7 +462,7 @@ mod tests {
         assert_eq!(Operation::ListObjectsV2.family(), Family::PassThrough);
         assert_eq!(Operation::CopyObject.family(), Family::SealedObject);
         assert_eq!(Operation::UploadPart.family(), Family::SealedObject);
-        assert_eq!(Operation::PostObject.family(), Family::Refused);
+        assert_eq!(Operation::PostObject.family(), Family::SealedObject);
         assert_eq!(Operation::Unknown.family(), Family::Refused);
     }
 

@@ -1,5 +1,5 @@
-//! Reading an object's tags from the upstream, for policies that condition on
-//! `s3:ExistingObjectTag/<key>`.
+//! Object tags: reading an object's tags from the upstream, for policies that
+//! condition on `s3:ExistingObjectTag/<key>`, and parsing `Tagging` documents.
 
 use std::collections::HashMap;
 
@@ -56,15 +56,21 @@ pub async fn object_tags(state: &AppState, bucket: &str, key: &str) -> HashMap<S
 }
 
 fn parse_tags(xml: &[u8]) -> HashMap<String, String> {
-    super::xml::parse_xml::<Tagging>(xml)
-        .map(|t| {
-            t.tag_set
-                .tags
-                .into_iter()
-                .map(|t| (t.key, t.value))
-                .collect()
-        })
+    parse_tagging(xml)
+        .map(|tags| tags.into_iter().collect())
         .unwrap_or_default()
+}
+
+/// A `<Tagging><TagSet><Tag><Key>…</Key><Value>…</Value></Tag>…` document's
+/// tags, in document order (also the form of a POST upload's `tagging` field).
+pub fn parse_tagging(xml: &[u8]) -> Result<Vec<(String, String)>, quick_xml::DeError> {
+    let tagging = super::xml::parse_xml::<Tagging>(xml)?;
+    Ok(tagging
+        .tag_set
+        .tags
+        .into_iter()
+        .map(|t| (t.key, t.value))
+        .collect())
 }
 
 #[cfg(test)]

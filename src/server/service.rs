@@ -1,5 +1,7 @@
 //! The request pipeline as a tower service:
-//! request id → authenticate → route → handler → errors rendered as S3 XML.
+//! request id → route → authenticate → handler → errors rendered as S3 XML.
+//! Browser POST uploads skip the authentication step: their credentials are
+//! form fields, which their handler reads and checks itself.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -122,7 +124,6 @@ async fn serve_request(
     }
     let mut operation = None;
     let result: Result<Response<ProxyBody>, S3Error> = async {
-        let auth = state.auth.authenticate(&parts, "s3", SystemTime::now())?;
         let virtual_bucket =
             virtual_host_bucket(&parts, state.config.server.virtual_host_domain.as_deref());
         let s3 = route::resolve_for_host(
@@ -132,12 +133,22 @@ async fn serve_request(
             virtual_bucket.as_deref(),
         )?;
         operation = Some(s3.operation.name());
+        if s3.operation == route::Operation::PostObject {
+            let client = s3::post_object::Client {
+                request_id: &request_id,
+                source_ip,
+                secure_transport,
+            };
+            return s3::post_object::serve(state, client, s3, parts, body).await;
+        }
+        let auth = state.auth.authenticate(&parts, "s3", SystemTime::now())?;
         let ctx = RequestContext {
             source_ip,
             secure_transport,
             chunk_signing: auth.chunk_signing,
             request_id: request_id.clone(),
             principal: auth.principal,
+            auth_method: auth.method,
             payload: auth.payload,
             s3,
         };
