@@ -78,8 +78,18 @@ def expect_continue(path, body):
     else:
         # A final answer without 100 Continue (allowed for an empty body): drain its headers.
         final = first
-        while stream.readline().strip():
-            pass
+        closes = False
+        while True:
+            line = stream.readline().decode().strip()
+            if not line:
+                break
+            closes = closes or line.lower() == "connection: close"
+        if closes:
+            # The server closes this connection (see src/server/expect_continue.rs):
+            # it must really be closed, then the next request goes on a new one.
+            eof = stream.read(1) == b""
+            sock.close()
+            return {"interim": interim, "final": final, "closed": eof}
     send_head("HEAD", b"", {})
     after = read_response(has_body=False)
     sock.close()
