@@ -144,7 +144,10 @@ fn store_survives_kill_during_key_creation_and_rotation() {
             .envs(s3seal.python_env())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(700 + 300 * round));
+        // Kill mid-load: once the load has recorded new ciphertexts (on a
+        // busy machine that takes a while), then a little later each round.
+        wait_for_ledger_growth(&ledger, ledger_lines(&ledger) + 3);
+        std::thread::sleep(Duration::from_millis(100 + 150 * round));
         let state = s3seal.kill();
         let _ = load.kill();
         let _ = load.wait();
@@ -160,6 +163,21 @@ fn store_survives_kill_during_key_creation_and_rotation() {
             verified["verified"].as_u64().unwrap() > 0,
             "round {round}: {verified}"
         );
+    }
+}
+
+fn ledger_lines(ledger: &std::path::Path) -> usize {
+    std::fs::read_to_string(ledger).map_or(0, |s| s.lines().count())
+}
+
+fn wait_for_ledger_growth(ledger: &std::path::Path, lines: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while ledger_lines(ledger) < lines {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the KMS load recorded no ciphertexts within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -62,6 +62,15 @@ pub struct ListedEntry {
     pub etag: String,
     pub version_id: Option<String>,
     pub size: u64,
+    /// ListParts' `<PartNumber>`.
+    pub part_number: Option<u32>,
+}
+
+/// What to write for one entry: its `<Size>`, and elements to append to it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct EntryRewrite {
+    pub size: u64,
+    pub extra: Vec<(&'static str, String)>,
 }
 
 /// Rewrites the `<Size>` of every entry element named in `entries` (such as
@@ -74,6 +83,29 @@ pub async fn rewrite_sizes<F, Fut>(
 where
     F: FnMut(ListedEntry) -> Fut,
     Fut: std::future::Future<Output = Result<u64, S3Error>>,
+{
+    rewrite_entries(xml, entries, |entry| {
+        let size = size_of(entry);
+        async move {
+            Ok(EntryRewrite {
+                size: size.await?,
+                extra: Vec::new(),
+            })
+        }
+    })
+    .await
+}
+
+/// Rewrites every entry element named in `entries`: its `<Size>`, plus
+/// elements appended to it, as `rewrite_of(entry)` says.
+pub async fn rewrite_entries<F, Fut>(
+    xml: &[u8],
+    entries: &[&[u8]],
+    mut rewrite_of: F,
+) -> Result<Bytes, S3Error>
+where
+    F: FnMut(ListedEntry) -> Fut,
+    Fut: std::future::Future<Output = Result<EntryRewrite, S3Error>>,
 {
     let malformed = |e: &dyn std::fmt::Display| {
         S3Error::internal(format!("the upstream listing is not valid XML: {e}"))
@@ -124,8 +156,8 @@ where
                 // The entry ends: resolve its size, then write it with the new <Size>.
                 events.push(Event::End(end.clone().into_owned()));
                 let (events, listed) = entry.take().expect("inside an entry");
-                let size = size_of(listed).await?;
-                write_entry(&mut writer, events, size).map_err(|e| malformed(&e))?;
+                let rewrite = rewrite_of(listed).await?;
+                write_entry(&mut writer, events, &rewrite).map_err(|e| malformed(&e))?;
                 continue;
             }
             Event::End(_) => {
@@ -134,6 +166,7 @@ where
                         Some(b"Key") => listed.key = std::mem::take(&mut text),
                         Some(b"ETag") => listed.etag = std::mem::take(&mut text),
                         Some(b"VersionId") => listed.version_id = Some(std::mem::take(&mut text)),
+                        Some(b"PartNumber") => listed.part_number = text.trim().parse().ok(),
                         Some(b"Size") => {
                             listed.size = text
                                 .trim()
@@ -155,12 +188,14 @@ where
     Ok(Bytes::from(writer.into_inner()))
 }
 
-/// Writes a buffered entry, replacing the text of its `<Size>` child.
+/// Writes a buffered entry, replacing the text of its `<Size>` child and
+/// appending the extra elements before its end.
 fn write_entry(
     writer: &mut quick_xml::Writer<Vec<u8>>,
     events: Vec<Event<'static>>,
-    size: u64,
+    rewrite: &EntryRewrite,
 ) -> Result<(), quick_xml::Error> {
+    let size = rewrite.size;
     let mut in_size = false;
     let mut depth = 0usize;
     for event in events {
@@ -175,6 +210,13 @@ fn write_entry(
                 }
             }
             Event::End(_) => {
+                if depth == 1 {
+                    for (name, value) in &rewrite.extra {
+                        writer
+                            .create_element(*name)
+                            .write_text_content(BytesText::new(value))?;
+                    }
+                }
                 depth = depth.saturating_sub(1);
                 in_size = false;
             }
@@ -328,6 +370,27 @@ mod tests {
 <ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><KeyCount>2</KeyCount><Contents><Key>a &amp; b.txt</Key><LastModified>2026-01-01T00:00:00.000Z</LastModified><ETag>&quot;e1&quot;</ETag><Size>52</Size><StorageClass>STANDARD</StorageClass></Contents><Contents><Key>plain</Key><ETag>"e2"</ETag><Size>10</Size><Owner><ID>x</ID><DisplayName>Size</DisplayName></Owner></Contents><IsTruncated>false</IsTruncated></ListBucketResult>"#;
 
     #[test]
+    fn extra_elements_are_appended_to_entries() {
+        let xml = br#"<ListPartsResult><Part><PartNumber>2</PartNumber><ETag>"p"</ETag><Size>108</Size></Part></ListPartsResult>"#;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let out = rt
+            .block_on(rewrite_entries(xml, &[b"Part"], |e| async move {
+                assert_eq!(e.part_number, Some(2));
+                Ok(EntryRewrite {
+                    size: 1,
+                    extra: vec![("ChecksumCRC32", "AAAAAA==".to_string())],
+                })
+            }))
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            r#"<ListPartsResult><Part><PartNumber>2</PartNumber><ETag>"p"</ETag><Size>1</Size><ChecksumCRC32>AAAAAA==</ChecksumCRC32></Part></ListPartsResult>"#
+        );
+    }
+
+    #[test]
     fn only_sizes_change() {
         let (out, seen) = run(V2, |e| if e.key == "plain" { e.size } else { 0 });
         assert_eq!(
@@ -336,7 +399,8 @@ mod tests {
                 key: "a & b.txt".into(),
                 etag: "\"e1\"".into(),
                 version_id: None,
-                size: 52
+                size: 52,
+                part_number: None,
             }
         );
         assert_eq!(seen[1].etag, "\"e2\"");

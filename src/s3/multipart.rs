@@ -21,6 +21,7 @@ use super::RequestContext;
 use super::checksums::{self, ObjectChecksum, PartChecksum, UploadChecksum};
 use super::headers::{Forward, forward_request_headers};
 use super::layouts::{self, LayoutOrigin, StoredObject};
+use super::listing::EntryRewrite;
 use super::object_index::IndexEntry;
 use super::object_put::{self, send_sealed};
 use super::object_put::{SealedUpload, StreamSealing};
@@ -618,14 +619,27 @@ pub async fn list_parts(
 ) -> Result<Response<ProxyBody>, S3Error> {
     let ours = UploadRecord::load(state, ctx).ok();
     let response = exchange(state, ctx, parts, body).await?;
-    let Some((_, record)) = ours.filter(|_| response.status().is_success()) else {
+    let Some((upload_id, record)) = ours.filter(|_| response.status().is_success()) else {
         return upstream_response::relay(response).await;
     };
     let (head, incoming) = response.into_parts();
     let xml = upstream_response::collect_limited(incoming, MAX_LIST_PARTS_BODY).await?;
     let layout = record.part_layout();
-    let rewritten = super::listing::rewrite_sizes(&xml, &[b"Part"], |entry| async move {
-        Ok(layout.plaintext_len(entry.size).unwrap_or(entry.size))
+    let upload_id = upload_id.as_str();
+    // Each part: its plaintext size, and its checksum as UploadPart answered it.
+    let rewritten = super::listing::rewrite_entries(&xml, &[b"Part"], |entry| async move {
+        let checksum = entry
+            .part_number
+            .and_then(|n| checksums::part_checksum(state, upload_id, n, &entry.etag));
+        Ok(EntryRewrite {
+            size: layout.plaintext_len(entry.size).unwrap_or(entry.size),
+            extra: checksum
+                .as_ref()
+                .map(PartChecksum::answered)
+                .map(|(algorithm, value)| (algorithm.xml_name(), value.to_string()))
+                .into_iter()
+                .collect(),
+        })
     })
     .await?;
     Ok(super::xml::response(

@@ -6,7 +6,7 @@ prints a JSON result or raises (assertions name what differed).
                     validates the GET body against it), ranges and plain reads
                     report none, GetObjectAttributes agrees
   multipart BUCKET  composite SHA256, full-object CRC32 and the default CRC64NVME:
-                    UploadPart and Complete answers, HEAD (whole and partNumber),
+                    UploadPart, ListParts and Complete answers, HEAD (whole and partNumber),
                     GetObjectAttributes parts; a wrong part checksum in Complete
                     (InvalidPart), a part of another algorithm (InvalidRequest)
 """
@@ -128,6 +128,10 @@ def multipart(bucket):
     mpu, done = upload(s3, bucket, "mp-sha256", parts, {"ChecksumAlgorithm": "SHA256"}, "SHA256")
     for entry, body in zip(done, parts):
         expect("SHA256 part answer", entry["ChecksumSHA256"], b64(raw_digest("SHA256", body)))
+    listed = s3.list_parts(Bucket=bucket, Key="mp-sha256", UploadId=mpu["UploadId"])
+    expect("ListParts checksums", [p.get("ChecksumSHA256") for p in listed["Parts"]],
+           [b64(raw_digest("SHA256", p)) for p in parts])
+    expect("ListParts sizes", [p["Size"] for p in listed["Parts"]], [len(p) for p in parts])
     complete = s3.complete_multipart_upload(Bucket=bucket, Key="mp-sha256", UploadId=mpu["UploadId"],
                                             MultipartUpload={"Parts": done})
     composite = b64(hashlib.sha256(b"".join(raw_digest("SHA256", p) for p in parts)).digest()) + "-2"
