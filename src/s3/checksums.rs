@@ -412,6 +412,23 @@ pub async fn multipart_checksum(
     Ok(checksum)
 }
 
+/// A single-part object of `plaintext_len` bytes whose header is still
+/// unread: reads the header (the record's key derives from it), then the record.
+pub async fn unread_single_part_checksum(
+    state: &AppState,
+    object: &StoredObject,
+    plaintext_len: u64,
+    data_key: &DataKey,
+) -> Result<Option<ObjectChecksum>, S3Error> {
+    let header = layouts::headers_at(state, object, &[0])
+        .await?
+        .pop()
+        .ok_or_else(|| S3Error::internal("no stream header read"))?;
+    let layout = layouts::single_part_layout(header, plaintext_len)?;
+    layouts::check_stored_size(&layout, object.stored_size)?;
+    single_part_checksum(state, object, &layout, data_key).await
+}
+
 /// A single-part object's checksum, from the record at the end of its stream.
 pub async fn single_part_checksum(
     state: &AppState,

@@ -196,13 +196,8 @@ async fn describe_sealed(
             let checksum = match &data_key {
                 None => None,
                 Some(data_key) => {
-                    let header = layouts::headers_at(state, object, &[0])
+                    checksums::unread_single_part_checksum(state, object, *plaintext_len, data_key)
                         .await?
-                        .pop()
-                        .ok_or_else(|| S3Error::internal("no stream header read"))?;
-                    let layout = layouts::single_part_layout(header, *plaintext_len)?;
-                    layouts::check_stored_size(&layout, object.stored_size)?;
-                    checksums::single_part_checksum(state, object, &layout, data_key).await?
                 }
             };
             Ok(Described {

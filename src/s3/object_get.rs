@@ -226,12 +226,8 @@ impl ObjectChecksumSource<'_> {
                 checksums::single_part_checksum(state, self.object, layout, self.data_key).await
             }
             (SealedShape::SinglePart { .. }, ObjectLayout::SingleUnread(len)) => {
-                let header = layouts::headers_at(state, self.object, &[0])
-                    .await?
-                    .pop()
-                    .ok_or_else(|| S3Error::internal("no stream header read"))?;
-                let layout = layouts::single_part_layout(header, *len)?;
-                checksums::single_part_checksum(state, self.object, &layout, self.data_key).await
+                checksums::unread_single_part_checksum(state, self.object, *len, self.data_key)
+                    .await
             }
             (SealedShape::Multipart { .. }, ObjectLayout::SingleUnread(_)) => Ok(None),
         }
