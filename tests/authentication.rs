@@ -90,6 +90,27 @@ fn expect_100_continue_keeps_connections_usable() {
     assert_eq!(out["0"]["closed"], true, "{out}");
 }
 
+/// A request refused before its body is read, whose client sends the body
+/// without waiting: s3seal reads the (small) rest first, so the client gets
+/// the answer and can go on using the connection.
+#[test]
+fn rejected_uploads_are_answered_and_keep_the_connection() {
+    let s3seal = S3seal::start();
+    let b = bucket("rejected");
+    ok(&s3seal.aws(&["s3", "mb", &format!("s3://{b}")]));
+    let out: serde_json::Value = serde_json::from_str(&ok(
+        &s3seal.python("raw_requests.py", &["rejected-body", &b, "k"])
+    ))
+    .unwrap();
+    assert_eq!(out["rejected"], "HTTP/1.1 403 Forbidden", "{out}");
+    assert_eq!(out["closes"], false, "{out}");
+    assert_eq!(
+        out["next_on_same_connection"], "HTTP/1.1 404 Not Found",
+        "{out}"
+    );
+    fails_with(&upstream_head(&b, "k"), "404");
+}
+
 #[test]
 fn sigterm_lets_in_flight_requests_finish() {
     let s3seal = S3seal::start();

@@ -9,8 +9,23 @@
 //! response on that connection (a part upload answered with no headers, so
 //! `aws s3 sync` fails with `KeyError: 'ETag'`). Answering such requests with
 //! `Connection: close` makes the client open a fresh connection instead.
+//!
+//! A request rejected before its body was read (a bad signature, say) whose
+//! client did *not* wait for `100 Continue` is sending that body already:
+//! answering and closing at once can make the client fail on its write
+//! (connection reset) before it reads the answer. So a small remainder is
+//! read and dropped first, within a byte and time budget.
+
+use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+/// At most this much of a rejected body is read before answering.
+const DRAIN_LIMIT: u64 = 4 * 1024 * 1024;
+/// And for at most this long.
+const DRAIN_TIME: Duration = Duration::from_secs(5);
 
 /// Whether the request asked for `100 Continue`.
 pub fn expects_continue(headers: &HeaderMap) -> bool {
@@ -34,6 +49,24 @@ pub fn declares_empty_body(headers: &HeaderMap) -> bool {
 /// for `100 Continue` and was never (or not certainly) sent one.
 pub fn must_close(expected_continue: bool, empty_body: bool, status: StatusCode) -> bool {
     expected_continue && (empty_body || !status.is_success())
+}
+
+/// Reads and drops what is left of a rejected request's body, up to
+/// [`DRAIN_LIMIT`] bytes and [`DRAIN_TIME`]; a larger or slower body is left
+/// for the connection's close.
+pub async fn drain_rejected_body(mut body: Incoming) {
+    let drain = async {
+        let mut read = 0u64;
+        while read <= DRAIN_LIMIT {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    read += frame.data_ref().map_or(0, |d| d.len() as u64);
+                }
+                _ => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
 }
 
 /// Marks the response so hyper closes the connection once it is written.

@@ -72,6 +72,11 @@ pub fn with_connection(service: S3Service, connection: ConnectionInfo) -> S3Serv
     ))
 }
 
+fn take_body(body: &mut Option<Incoming>) -> Result<Incoming, S3Error> {
+    body.take()
+        .ok_or_else(|| S3Error::internal("the request body was already taken"))
+}
+
 /// The bucket a virtual-hosted-style request names in its `Host`
 /// (`<bucket>.<virtual_host_domain>[:port]`), if any.
 fn virtual_host_bucket(parts: &http::request::Parts, domain: Option<&str>) -> Option<String> {
@@ -123,6 +128,10 @@ async fn serve_request(
         return response;
     }
     let mut operation = None;
+    let drain_if_rejected = !expect_continue::expects_continue(&parts.headers);
+    // Handed to the handler once the request is authenticated; still here if
+    // it was rejected before that.
+    let mut unread_body = Some(body);
     let result: Result<Response<ProxyBody>, S3Error> = async {
         let virtual_bucket =
             virtual_host_bucket(&parts, state.config.server.virtual_host_domain.as_deref());
@@ -139,9 +148,11 @@ async fn serve_request(
                 source_ip,
                 secure_transport,
             };
+            let body = take_body(&mut unread_body)?;
             return s3::post_object::serve(state, client, s3, parts, body).await;
         }
         let auth = state.auth.authenticate(&parts, "s3", SystemTime::now())?;
+        let body = take_body(&mut unread_body)?;
         let ctx = RequestContext {
             source_ip,
             secure_transport,
@@ -155,6 +166,9 @@ async fn serve_request(
         s3::handle(state, &ctx, parts, body).await
     }
     .await;
+    if let (Err(_), Some(body), true) = (&result, unread_body, drain_if_rejected) {
+        expect_continue::drain_rejected_body(body).await;
+    }
     let mut response = match result {
         Ok(response) => response,
         Err(err) => {

@@ -5,6 +5,8 @@
   good-put BUCKET KEY           control: a correct raw PUT
   expect-continue BUCKET KEY    PUTs of 0 and 1000 bytes with Expect: 100-continue,
                                 the body sent only after "100 Continue" arrives
+  rejected-body BUCKET KEY      a 1 MiB PUT signed with a wrong secret, body sent
+                                at once; then a HEAD on the same connection
 """
 import datetime
 import hashlib
@@ -30,12 +32,50 @@ def main():
     elif scenario == "expect-continue":
         print(json.dumps({str(n): expect_continue(path, b"e" * n) for n in (0, 1000)}))
         return
+    elif scenario == "rejected-body":
+        print(json.dumps(rejected_body(path)))
+        return
     elif scenario == "good-put":
         status, data = rawsign.request("PUT", path, body=body)
     else:
         raise SystemExit(f"unknown scenario {scenario}")
     print(json.dumps({"status": status, "body": data.decode(errors="replace"),
                       "sha256": hashlib.sha256(body).hexdigest()}))
+
+
+def rejected_body(path):
+    """A PUT whose signature is wrong, its 1 MiB body sent without waiting:
+    the answer must arrive, and the connection stay usable."""
+    endpoint, key, secret, region = rawsign.env()
+    u = urllib.parse.urlparse(endpoint)
+    sock = socket.create_connection((u.hostname, u.port), timeout=10)
+    stream = sock.makefile("rb")
+    payload = b"r" * (1 << 20)
+
+    def request(method, body, signing_secret):
+        headers = {"host": u.netloc}
+        rawsign.sign(method, path, [], headers, hashlib.sha256(body).hexdigest(), key, signing_secret, region)
+        headers["content-length"] = str(len(body))
+        head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        sock.sendall(head.encode() + body)
+        status = stream.readline().decode().strip()
+        length, closes = 0, False
+        while True:
+            line = stream.readline().decode().strip()
+            if not line:
+                break
+            name, _, value = line.partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+            closes = closes or line.lower() == "connection: close"
+        if method != "HEAD" and length:
+            stream.read(length)
+        return status, closes
+
+    rejected, closes = request("PUT", payload, "not-the-secret")
+    after = None if closes else request("HEAD", b"", secret)[0]
+    sock.close()
+    return {"rejected": rejected, "closes": closes, "next_on_same_connection": after}
 
 
 def expect_continue(path, body):
