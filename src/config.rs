@@ -76,6 +76,9 @@ pub struct ServerConfig {
     /// has no plaintext write path, so `false` is refused at start until a
     /// pass-through mode exists.
     pub require_encryption: bool,
+    /// Address of the operator's endpoints (`/health/live`, `/health/ready`),
+    /// plain HTTP without authentication: keep it on a private interface.
+    pub admin_listen: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -88,6 +91,7 @@ impl Default for ServerConfig {
             shutdown_grace_seconds: 30,
             virtual_host_domain: None,
             require_encryption: true,
+            admin_listen: None,
         }
     }
 }

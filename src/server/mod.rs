@@ -4,12 +4,14 @@
 //!
 //! Listeners: `server.listen` (plain HTTP, unless `server.plain_http = false`)
 //! and `tls.listen` (HTTPS) serve S3 and the KMS API; `kms.listen` (HTTPS
-//! with `kms.tls`) serves the KMS API alone, and takes it off the other two.
+//! with `kms.tls`) serves the KMS API alone, and takes it off the other two;
+//! `server.admin_listen` serves the operator's health endpoints ([`admin`]).
 //!
 //! On SIGTERM or SIGINT the listeners close at once; requests in flight get
 //! `server.shutdown_grace_seconds` to finish before connections are dropped.
 //! On SIGHUP the TLS certificate is reloaded ([`tls`]).
 
+pub mod admin;
 pub mod expect_continue;
 pub mod request_id;
 pub mod service;
@@ -92,7 +94,8 @@ pub async fn run(state: Arc<AppState>) -> Result<(), ServerError> {
     Ok(())
 }
 
-/// Binds `server.listen`, `tls.listen` and `kms.listen`, as configured.
+/// Binds `server.listen`, `tls.listen`, `kms.listen` and
+/// `server.admin_listen`, as configured.
 async fn bind_listeners(
     state: &AppState,
     certificate: Option<&Arc<ServedCertificate>>,
@@ -118,6 +121,9 @@ async fn bind_listeners(
             None
         };
         wanted.push((address, "kms.listen", Scope::KmsOnly, tls));
+    }
+    if let Some(address) = config.server.admin_listen {
+        wanted.push((address, "server.admin_listen", Scope::Admin, None));
     }
     let mut listeners = Vec::with_capacity(wanted.len());
     for (address, setting, scope, tls) in wanted {

@@ -41,6 +41,8 @@ pub enum Scope {
     S3AndKms,
     S3Only,
     KmsOnly,
+    /// The operator's endpoints (health), see [`super::admin`].
+    Admin,
 }
 
 pub fn build(state: Arc<AppState>, scope: Scope) -> S3Service {
@@ -106,6 +108,9 @@ async fn serve_request(
     let is_head = request.method() == Method::HEAD;
     let resource = request.uri().path().to_string();
     let (parts, body) = request.into_parts();
+    if scope == Scope::Admin {
+        return super::admin::serve(state, &parts.method, parts.uri.path()).await;
+    }
     let connection = parts.extensions.get::<ConnectionInfo>().copied();
     let source_ip = connection.map(|c| c.peer.ip().to_string());
     let secure_transport = connection.is_some_and(|c| c.tls);

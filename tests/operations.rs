@@ -1,0 +1,85 @@
+//! The operator's endpoints on `server.admin_listen`: liveness and readiness
+//! (store, root of trust, upstream), against real Garage.
+
+mod common;
+
+use common::*;
+
+/// `curl` of an admin URL: (status, body).
+fn get(url: &str) -> (u16, String) {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}", url])
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, status) = text.rsplit_once('\n').expect("curl wrote a status");
+    (
+        status.trim().parse().expect("an HTTP status"),
+        body.to_string(),
+    )
+}
+
+fn with_admin(extra_env: Vec<(String, String)>) -> (S3seal, String) {
+    let port = free_port();
+    let mut env = vec![(
+        "S3SEAL_SERVER_ADMIN_LISTEN".to_string(),
+        format!("127.0.0.1:{port}"),
+    )];
+    env.extend(extra_env);
+    let s3seal = S3seal::start_with(S3sealOptions {
+        env,
+        ..Default::default()
+    });
+    wait_for_port(
+        port,
+        "s3seal admin listener",
+        &s3seal.dir.join("s3seal.log"),
+    );
+    (s3seal, format!("http://127.0.0.1:{port}"))
+}
+
+#[test]
+fn health_endpoints_report_live_and_ready() {
+    let (s3seal, admin) = with_admin(Vec::new());
+    let (status, body) = get(&format!("{admin}/health/live"));
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = get(&format!("{admin}/health/ready"));
+    assert_eq!(status, 200, "{body}");
+    let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ready["ready"], true, "{ready}");
+    let names: Vec<&str> = ready["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["store", "root_of_trust", "upstream"], "{ready}");
+    assert_eq!(get(&format!("{admin}/metrics-typo")).0, 404);
+    // The S3 listener does not serve them: there it is an (unsigned) S3 request.
+    let (status, _) = get(&format!("{}/health/live", s3seal.endpoint()));
+    assert_eq!(status, 403);
+}
+
+#[test]
+fn readiness_fails_while_the_upstream_is_unreachable() {
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let (_s3seal, admin) = with_admin(vec![("S3SEAL_UPSTREAM_URL".into(), dead)]);
+    assert_eq!(get(&format!("{admin}/health/live")).0, 200);
+    let (status, body) = get(&format!("{admin}/health/ready"));
+    assert_eq!(status, 503, "{body}");
+    let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let upstream = ready["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "upstream")
+        .unwrap()
+        .clone();
+    assert_eq!(upstream["ok"], false, "{ready}");
+    assert!(
+        upstream["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{ready}"
+    );
+    let store_ok = ready["checks"][0]["ok"].clone();
+    assert_eq!(store_ok, true, "{ready}");
+}
