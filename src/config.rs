@@ -76,8 +76,9 @@ pub struct ServerConfig {
     /// has no plaintext write path, so `false` is refused at start until a
     /// pass-through mode exists.
     pub require_encryption: bool,
-    /// Address of the operator's endpoints (`/health/live`, `/health/ready`),
-    /// plain HTTP without authentication: keep it on a private interface.
+    /// Address of the operator's endpoints (`/health/live`, `/health/ready`,
+    /// `/metrics`), plain HTTP without authentication: keep it on a private
+    /// interface.
     pub admin_listen: Option<SocketAddr>,
 }
 

@@ -18,7 +18,8 @@
 //! | map errors to S3 XML | [`error`] |
 //!
 //! State (KMS keys, aliases, settings, the object index, multipart uploads and
-//! layouts) lives in [`store`]; configuration in [`config`].
+//! layouts) lives in [`store`]; configuration in [`config`]; counters for
+//! Prometheus in [`metrics`].
 
 pub mod auth;
 pub mod body;
@@ -26,6 +27,7 @@ pub mod config;
 pub mod error;
 pub mod integrity;
 pub mod kms;
+pub mod metrics;
 pub mod policy;
 pub mod s3;
 pub mod seal;

@@ -599,6 +599,19 @@ impl KeyManager {
         plaintext: &[u8],
         context: &EncryptionContext,
     ) -> Result<(Vec<u8>, KeyRecord), KmsError> {
+        let result = self.encrypt_for(caller, action, key_ref, plaintext, context);
+        crate::metrics::kms_operation(action, result.is_ok());
+        result
+    }
+
+    fn encrypt_for(
+        &self,
+        caller: &Caller,
+        action: &str,
+        key_ref: &str,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<(Vec<u8>, KeyRecord), KmsError> {
         let key_id = self.resolve_key_id(key_ref)?;
         let record = self.usable_record(&key_id)?;
         self.authorize(caller, action, &record, Some(context))?;
@@ -641,6 +654,18 @@ impl KeyManager {
     /// Decrypts a blob for `caller` (who needs `action`, usually `kms:Decrypt`);
     /// the key comes from the blob itself.
     pub fn decrypt(
+        &self,
+        caller: &Caller,
+        action: &str,
+        blob: &[u8],
+        context: &EncryptionContext,
+    ) -> Result<(Zeroizing<Vec<u8>>, KeyRecord, u32), KmsError> {
+        let result = self.decrypt_blob(caller, action, blob, context);
+        crate::metrics::kms_operation(action, result.is_ok());
+        result
+    }
+
+    fn decrypt_blob(
         &self,
         caller: &Caller,
         action: &str,

@@ -127,6 +127,7 @@ where
     }
 
     fn emit_segment(&mut self) -> Result<Frame<Bytes>, SealError> {
+        crate::metrics::bytes_sealed(self.segment.len() as u64);
         self.cipher
             .seal_segment(self.next_index, &mut self.segment)?;
         self.next_index += 1;
@@ -135,6 +136,7 @@ where
 
     /// The final segment, followed by the checksum record (format 2).
     fn emit_final_segment(&mut self) -> Result<Frame<Bytes>, SealError> {
+        crate::metrics::bytes_sealed(self.segment.len() as u64);
         self.cipher
             .seal_segment(self.next_index, &mut self.segment)?;
         self.next_index += 1;

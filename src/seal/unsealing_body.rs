@@ -218,7 +218,10 @@ where
         loop {
             match this.advance() {
                 Ok(Some(plain)) if plain.is_empty() => continue,
-                Ok(Some(plain)) => return Poll::Ready(Some(Ok(Frame::data(plain)))),
+                Ok(Some(plain)) => {
+                    crate::metrics::bytes_unsealed(plain.len() as u64);
+                    return Poll::Ready(Some(Ok(Frame::data(plain))));
+                }
                 Ok(None) => {}
                 Err(err) => {
                     this.fail();

@@ -1,4 +1,5 @@
-//! The operator's endpoints on `server.admin_listen`: liveness and readiness.
+//! The operator's endpoints on `server.admin_listen`: liveness, readiness
+//! and Prometheus metrics (`/metrics`, see [`crate::metrics`]).
 //!
 //! They have their own listener because every path on the S3 listeners is a
 //! bucket or an object (`/health/live` is object `live` of bucket `health`),
@@ -40,6 +41,15 @@ struct Readiness {
 
 pub async fn serve(state: &AppState, method: &Method, path: &str) -> Response<ProxyBody> {
     match (method, path) {
+        (&Method::GET, "/metrics") => {
+            let mut response =
+                Response::new(body::full(bytes::Bytes::from(crate::metrics::render())));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            response
+        }
         (&Method::GET | &Method::HEAD, "/health/live") => {
             json(StatusCode::OK, &serde_json::json!({"live": true}))
         }
@@ -59,7 +69,7 @@ pub async fn serve(state: &AppState, method: &Method, path: &str) -> Response<Pr
         }
         _ => json(
             StatusCode::NOT_FOUND,
-            &serde_json::json!({"error": "unknown admin endpoint; see /health/live, /health/ready"}),
+            &serde_json::json!({"error": "unknown admin endpoint; see /health/live, /health/ready, /metrics"}),
         ),
     }
 }

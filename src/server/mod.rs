@@ -261,6 +261,7 @@ impl Connection {
         };
         let service = TowerToHyperService::new(service::with_connection(self.service, info));
         let connection = self.builder.serve_connection(TokioIo::new(io), service);
+        let _open = crate::metrics::connection_opened();
         if let Err(err) = self.watcher.watch(connection).await {
             tracing::debug!(error = %err, peer = %self.peer, "connection ended with an error");
         }

@@ -65,6 +65,11 @@ where
                 .extensions()
                 .get::<crate::server::service::OperationName>()
                 .map(|o| o.0.clone());
+            crate::metrics::record_request(
+                operation.as_deref().unwrap_or("-"),
+                response.status().as_u16(),
+                started.elapsed(),
+            );
             tracing::info!(
                 request_id = %id.0,
                 method = %method,

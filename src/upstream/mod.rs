@@ -178,13 +178,22 @@ impl UpstreamClient {
             .headers_mut()
             .insert(http::header::HOST, host_value);
         self.sign(&mut http_request, &request.payload)?;
-        self.client.request(http_request).await.map_err(|e| {
+        let method = http_request.method().clone();
+        let started = std::time::Instant::now();
+        let result = self.client.request(http_request).await.map_err(|e| {
             if e.is_connect() {
                 UpstreamError::Unreachable(error_chain(&e))
             } else {
                 UpstreamError::Protocol(error_chain(&e))
             }
-        })
+        });
+        let outcome = match &result {
+            Ok(response) => response.status().as_u16().to_string(),
+            Err(UpstreamError::Unreachable(_)) => "unreachable".to_string(),
+            Err(_) => "error".to_string(),
+        };
+        crate::metrics::upstream_request(method.as_str(), &outcome, started.elapsed());
+        result
     }
 
     fn sign(
