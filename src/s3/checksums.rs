@@ -187,15 +187,6 @@ impl PartChecksum {
         })
     }
 
-    fn from_record(record: &ChecksumRecord, plaintext_len: u64) -> Self {
-        PartChecksum {
-            algorithm: record.algorithm,
-            digest: B64.encode(&record.digest),
-            plaintext_len,
-            sent: None,
-        }
-    }
-
     /// The checksum an UploadPart answers: the client's, else the recorded one.
     pub fn answered(&self) -> (ChecksumAlgorithm, &str) {
         match &self.sent {
@@ -385,9 +376,7 @@ pub async fn read_object_checksum(
         .iter()
         .zip(layout.streams())
         .map(|(record, extent)| {
-            record
-                .as_ref()
-                .map(|r| PartChecksum::from_record(r, extent.header.plaintext_len))
+            PartChecksum::of(record.as_ref(), None, extent.header.plaintext_len)
         })
         .collect();
     Ok(ObjectChecksum::combine(upload, &parts))

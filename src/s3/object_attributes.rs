@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::RequestContext;
 use super::checksums::{self, ObjectChecksum};
 use super::layouts::{self, StoredObject};
-use super::object_get::{stored_size, unwrap_object_key};
+use super::object_get::{stored_size, unwrap_key_to_read};
 use super::upstream_response;
 use super::xml::{self, ChecksumElement};
 use crate::body::{self, ProxyBody};
@@ -176,21 +176,9 @@ async fn describe_sealed(
     metadata: &SealedObjectMetadata,
     with_checksum: bool,
 ) -> Result<Described, S3Error> {
-    let data_key = if with_checksum {
-        let key = unwrap_object_key(state, ctx, &object.bucket, &object.key, metadata)?;
-        tracing::info!(
-            request_id = %ctx.request_id,
-            kms_key_id = %metadata.kms_key_id,
-            principal = %ctx.principal.arn,
-            bucket = %object.bucket,
-            key = %object.key,
-            reason = "checksum",
-            "unwrapped a data key to read an object"
-        );
-        Some(key)
-    } else {
-        None
-    };
+    let data_key = with_checksum
+        .then(|| unwrap_key_to_read(state, ctx, object, metadata, "checksum"))
+        .transpose()?;
     match &metadata.shape {
         SealedShape::SinglePart { plaintext_len } => {
             let checksum = match &data_key {

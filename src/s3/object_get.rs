@@ -171,16 +171,8 @@ pub async fn read_object(
     if is_head && !wants_checksum {
         return Ok(with_parts(body::empty(), window.status, out_headers));
     }
-    let data_key = unwrap_object_key(state, ctx, &address.bucket, &address.key, &metadata)?;
-    tracing::info!(
-        request_id = %ctx.request_id,
-        kms_key_id = %metadata.kms_key_id,
-        principal = %ctx.principal.arn,
-        bucket = %address.bucket,
-        key = %address.key,
-        reason = if is_head { "checksum" } else { "content" },
-        "unwrapped a data key to read an object"
-    );
+    let reason = if is_head { "checksum" } else { "content" };
+    let data_key = unwrap_key_to_read(state, ctx, &object, &metadata, reason)?;
     if wants_checksum {
         let found = ObjectChecksumSource {
             object: &object,
@@ -463,6 +455,28 @@ fn with_parts(body: ProxyBody, status: StatusCode, headers: HeaderMap) -> Respon
     *out.status_mut() = status;
     *out.headers_mut() = headers;
     out
+}
+
+/// Unwraps an object's data key to read its content or its checksum, and
+/// logs that key use (who, which key, which object, why).
+pub fn unwrap_key_to_read(
+    state: &AppState,
+    ctx: &RequestContext,
+    object: &StoredObject,
+    metadata: &SealedObjectMetadata,
+    reason: &'static str,
+) -> Result<DataKey, S3Error> {
+    let data_key = unwrap_object_key(state, ctx, &object.bucket, &object.key, metadata)?;
+    tracing::info!(
+        request_id = %ctx.request_id,
+        kms_key_id = %metadata.kms_key_id,
+        principal = %ctx.principal.arn,
+        bucket = %object.bucket,
+        key = %object.key,
+        reason,
+        "unwrapped a data key to read an object"
+    );
+    Ok(data_key)
 }
 
 /// Unwraps the data key of the object stored at `bucket`/`key`: its encryption

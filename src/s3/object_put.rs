@@ -5,19 +5,18 @@
 //! verified (signed SHA-256, Content-MD5, flexible checksum) and sealed in one
 //! pass; a mismatch aborts the upstream request before its last byte.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 use http::{HeaderValue, Method, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::RequestContext;
+use super::checksums::ObjectChecksum;
 use super::headers::{Forward, forward_request_headers};
 use super::object_index::IndexEntry;
 use super::sse::{self, SseRequest};
 use super::upstream_response;
 use crate::body::{self, FailureSlot, ProxyBody};
 use crate::error::{S3Error, S3ErrorCode};
-use crate::integrity::{ChecksumType, DeclaredChecksum, DeclaredDigests, VerifyingBody};
+use crate::integrity::{DeclaredChecksum, DeclaredDigests, VerifyingBody};
 use crate::kms::DataKey;
 use crate::seal::layout::DEFAULT_SEGMENT_LOG2;
 use crate::seal::metadata::{SealedObjectMetadata, SealedShape};
@@ -100,31 +99,11 @@ pub async fn put_object(
     *out.headers_mut() = sse::sealed_response_headers(&state.kms, response.headers(), &metadata);
     out.headers_mut()
         .insert(http::header::CONTENT_LENGTH, HeaderValue::from(0));
-    echo_checksum(
-        out.headers_mut(),
-        recorded.as_ref(),
-        Some(ChecksumType::FullObject),
-    );
+    // S3 answers the checksum it stored: the client's (verified) or its default.
+    if let Some(record) = &recorded {
+        ObjectChecksum::single(record).insert_headers(out.headers_mut());
+    }
     Ok(out)
-}
-
-/// Answers the stored stream's checksum (the client's, verified, or the
-/// default CRC64NVME s3seal computed), as S3 does; `object_type` only for a
-/// whole object, not for a part.
-pub fn echo_checksum(
-    headers: &mut http::HeaderMap,
-    checksum: Option<&ChecksumRecord>,
-    object_type: Option<ChecksumType>,
-) {
-    let Some(checksum) = checksum else {
-        return;
-    };
-    if let Ok(value) = HeaderValue::try_from(B64.encode(&checksum.digest)) {
-        headers.insert(checksum.algorithm.header_name(), value);
-    }
-    if let Some(kind) = object_type {
-        headers.insert("x-amz-checksum-type", HeaderValue::from_static(kind.name()));
-    }
 }
 
 /// How to seal one stream: under which data key, with which header, and
