@@ -16,7 +16,9 @@ use serde::Deserialize;
 use crate::auth::{ClientCredential, Secret};
 
 /// The sections of the file; the first `_` of an env key after the prefix separates section and key.
-const SECTIONS: [&str; 7] = ["server", "tls", "upstream", "store", "kms", "auth", "log"];
+const SECTIONS: [&str; 8] = [
+    "server", "tls", "upstream", "store", "kms", "auth", "log", "audit",
+];
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
@@ -33,6 +35,8 @@ pub struct Config {
     pub auth: AuthConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
 }
 
 /// Deserializes a string that may arrive as a number: the environment provider
@@ -230,6 +234,51 @@ impl Default for LogConfig {
             format: "json".into(),
             level: "info".into(),
         }
+    }
+}
+
+/// The audit log (see `crate::audit`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AuditConfig {
+    /// Where the log files go; default: `audit/` beside the store file.
+    pub dir: Option<PathBuf>,
+    /// A file is closed (signed) and a new one started past this size ...
+    pub max_file_bytes: u64,
+    /// ... or this age.
+    pub max_file_age_seconds: u64,
+    /// Unsigned events are signed at the latest after this long ...
+    pub sign_interval_seconds: u64,
+    /// ... or after this many events.
+    pub sign_every_events: u64,
+    /// The ECC_NIST_P256 SIGN_VERIFY key that signs digests (id, ARN or
+    /// alias); default: `alias/s3seal-audit`, created at first start.
+    pub signing_key_id: Option<String>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            dir: None,
+            max_file_bytes: 64 * 1024 * 1024,
+            max_file_age_seconds: 24 * 60 * 60,
+            sign_interval_seconds: 60,
+            sign_every_events: 10_000,
+            signing_key_id: None,
+        }
+    }
+}
+
+impl Config {
+    /// `audit.dir`, or `audit/` beside the store.
+    pub fn audit_dir(&self) -> PathBuf {
+        self.audit.dir.clone().unwrap_or_else(|| {
+            self.store
+                .path
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("audit")
+        })
     }
 }
 

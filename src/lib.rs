@@ -21,6 +21,7 @@
 //! layouts) lives in [`store`]; configuration in [`config`]; counters for
 //! Prometheus in [`metrics`].
 
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod config;

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use crate::audit::AuditLog;
+use crate::audit::signer::AuditSigner;
 use crate::auth::{Authenticator, CredentialStore};
 use crate::config::Config;
 use crate::kms::{KeyManager, RootKey};
@@ -19,6 +21,8 @@ pub struct AppState {
     pub store: Arc<Store>,
     /// Key id used when an upload names none (and for `AES256`).
     pub default_kms_key_id: String,
+    /// Every key use and security decision, durably (see [`crate::audit`]).
+    pub audit: AuditLog,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +80,7 @@ impl AppState {
             .map_err(StartupError)?;
         let auth = Authenticator::new(credentials, &config.server.region);
         let upstream = UpstreamClient::new(&config.upstream).map_err(StartupError)?;
+        let audit = Self::open_audit_log(&config, &kms, store.clone())?;
         Ok(AppState {
             config,
             auth,
@@ -84,6 +89,25 @@ impl AppState {
             index,
             store,
             default_kms_key_id,
+            audit,
         })
+    }
+
+    /// Opens the audit log with its signing key (created on first start).
+    pub fn open_audit_log(
+        config: &Config,
+        kms: &KeyManager,
+        store: Arc<Store>,
+    ) -> Result<AuditLog, StartupError> {
+        let signer = AuditSigner::open(kms, config.audit.signing_key_id.as_deref())
+            .map_err(|e| StartupError(e.to_string()))?;
+        AuditLog::open(
+            &config.audit,
+            config.audit_dir(),
+            store,
+            signer,
+            (&config.server.region, &config.server.account_id),
+        )
+        .map_err(|e| StartupError(e.to_string()))
     }
 }

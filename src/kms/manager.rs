@@ -26,6 +26,9 @@ const DEFAULT_KEY_SETTING: &str = "default_kms_key_id";
 const ROOT_CHECK_SETTING: &str = "root_key_check";
 /// The alias AWS gives the key that protects S3 objects by default.
 pub const DEFAULT_KEY_ALIAS: &str = "alias/aws/s3";
+/// The setting naming the key that signs the audit log, and its alias.
+const AUDIT_KEY_SETTING: &str = "audit_signing_key_id";
+pub const AUDIT_KEY_ALIAS: &str = "alias/s3seal-audit";
 const DAY: i64 = 86_400;
 
 /// Unsealed material of one key version.
@@ -242,6 +245,29 @@ impl KeyManager {
         Ok(self.store.insert_key_once(
             DEFAULT_KEY_SETTING,
             DEFAULT_KEY_ALIAS,
+            &record.key_id,
+            &record,
+        )?)
+    }
+
+    /// The id of the key that signs the audit log's digests, created (with
+    /// its `alias/s3seal-audit` alias) on first use. Marked AWS-managed, as
+    /// the default key is: s3seal owns it.
+    pub fn ensure_audit_signing_key(&self, key_spec: &str) -> Result<String, KmsError> {
+        if let Some(key_id) = self.store.get_setting(AUDIT_KEY_SETTING)? {
+            return Ok(key_id);
+        }
+        let new = NewKey {
+            description: "Signs the digests of s3seal's audit log".into(),
+            key_manager: "AWS",
+            key_spec: key_spec.into(),
+            key_usage: "SIGN_VERIFY".into(),
+            ..NewKey::symmetric("")
+        };
+        let record = self.new_key_record(new)?;
+        Ok(self.store.insert_key_once(
+            AUDIT_KEY_SETTING,
+            AUDIT_KEY_ALIAS,
             &record.key_id,
             &record,
         )?)

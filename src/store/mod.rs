@@ -434,6 +434,16 @@ impl Store {
         Ok(io_err!(table.get(name))?.map(|v| v.value().to_string()))
     }
 
+    /// Sets (or replaces) a setting, durably.
+    pub fn put_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        let txn = io_err!(self.db.begin_write())?;
+        {
+            let mut table = io_err!(txn.open_table(SETTINGS))?;
+            io_err!(table.insert(name, value))?;
+        }
+        io_err!(txn.commit())
+    }
+
     /// Sets `name` to the value `make` returns unless it is already set; returns
     /// the stored value. The check and the write are one transaction, so two
     /// racing callers agree on one value. `make` must not use the store.
