@@ -36,6 +36,13 @@ enum Command {
         #[command(subcommand)]
         command: KmsCommand,
     },
+    /// Audit log tools: verify the chain and signatures, query events.
+    Audit {
+        #[arg(long, env = "S3SEAL_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: s3seal::audit::cli::AuditCommand,
+    },
     /// Print a fresh random root key (base64), for S3SEAL_KMS_ROOT_KEY or a key file.
     GenerateRootKey,
     /// Create the root key inside the PKCS#11 token named by kms.pkcs11_* (an
@@ -72,6 +79,16 @@ enum KmsCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Audit { config, command } = cli.command {
+        return match s3seal::audit::cli::run(config.as_deref(), command) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(message) => {
+                eprintln!("s3seal: {message}");
+                ExitCode::from(2)
+            }
+        };
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -126,6 +143,7 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("dropped {dropped} index entries and layout records");
             Ok(())
         }
+        Command::Audit { .. } => Err("handled in main".into()),
         Command::Kms { config, command } => {
             let config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
             let kms = AppState::open_key_manager(&config).map_err(|e| e.to_string())?;

@@ -193,6 +193,14 @@ impl AuditEvent {
         self
     }
 
+    /// Adds one field to the request parameters.
+    pub fn with_parameters_entry(mut self, name: &str, value: Value) -> Self {
+        if let Some(Value::Object(parameters)) = &mut self.request_parameters {
+            parameters.insert(name.to_string(), value);
+        }
+        self
+    }
+
     pub fn with_response(mut self, response: Option<Value>) -> Self {
         self.response_elements = response;
         self
@@ -279,7 +287,12 @@ mod tests {
 
     #[test]
     fn changes_are_not_read_only() {
-        for name in ["CreateKey", "PutKeyPolicy", "GenerateDataKey", "GetParametersForImport"] {
+        for name in [
+            "CreateKey",
+            "PutKeyPolicy",
+            "GenerateDataKey",
+            "GetParametersForImport",
+        ] {
             assert!(!is_read_only(name), "{name}");
         }
         for name in ["DescribeKey", "ListAliases", "Decrypt", "GetKeyPolicy"] {

@@ -158,7 +158,9 @@ mod tests {
     #[test]
     fn names_sort_in_sequence_order() {
         assert!(file_name(9) < file_name(10));
-        assert!(is_log_file(Path::new("/x/audit-00000000000000000001.jsonl")));
+        assert!(is_log_file(Path::new(
+            "/x/audit-00000000000000000001.jsonl"
+        )));
         assert!(!is_log_file(Path::new("/x/other.jsonl")));
     }
 

@@ -15,6 +15,7 @@
 //! scheduled rotations and key destructions ([`crate::server`]).
 
 pub mod chain;
+pub mod cli;
 pub mod event;
 pub mod files;
 pub mod query;

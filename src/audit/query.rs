@@ -36,8 +36,14 @@ impl EventFilter {
             return self.include_digests && self.key.is_none() && self.principal.is_none();
         }
         self.key.as_deref().is_none_or(|k| names_key(event, k))
-            && self.principal.as_deref().is_none_or(|p| names_principal(event, p))
-            && self.bucket.as_deref().is_none_or(|b| names_bucket(event, b))
+            && self
+                .principal
+                .as_deref()
+                .is_none_or(|p| names_principal(event, p))
+            && self
+                .bucket
+                .as_deref()
+                .is_none_or(|b| names_bucket(event, b))
             && self.names_event(event)
             && self.in_time_range(event)
     }
@@ -67,7 +73,9 @@ impl EventFilter {
 
 fn names_key(event: &Value, key: &str) -> bool {
     let is_it = |candidate: &str| {
-        candidate == key || candidate.ends_with(&format!("/{key}")) || candidate.ends_with(&format!(":{key}"))
+        candidate == key
+            || candidate.ends_with(&format!("/{key}"))
+            || candidate.ends_with(&format!(":{key}"))
     };
     let in_resources = event["resources"].as_array().is_some_and(|resources| {
         resources.iter().any(|r| {
@@ -159,15 +167,39 @@ mod tests {
         let matches = |f: EventFilter| f.matches(&e);
         assert!(matches(EventFilter::default()));
         for key in ["1234", "arn:aws:kms:us-east-1:1:key/1234", "alias/app"] {
-            assert!(matches(EventFilter { key: Some(key.into()), ..Default::default() }), "{key}");
+            assert!(
+                matches(EventFilter {
+                    key: Some(key.into()),
+                    ..Default::default()
+                }),
+                "{key}"
+            );
         }
-        assert!(!matches(EventFilter { key: Some("234".into()), ..Default::default() }));
+        assert!(!matches(EventFilter {
+            key: Some("234".into()),
+            ..Default::default()
+        }));
         for p in ["alice", "AKIA1", "arn:aws:iam::1:user/alice"] {
-            assert!(matches(EventFilter { principal: Some(p.into()), ..Default::default() }), "{p}");
+            assert!(
+                matches(EventFilter {
+                    principal: Some(p.into()),
+                    ..Default::default()
+                }),
+                "{p}"
+            );
         }
-        assert!(!matches(EventFilter { principal: Some("bob".into()), ..Default::default() }));
-        assert!(matches(EventFilter { bucket: Some("photos".into()), ..Default::default() }));
-        assert!(!matches(EventFilter { bucket: Some("photo".into()), ..Default::default() }));
+        assert!(!matches(EventFilter {
+            principal: Some("bob".into()),
+            ..Default::default()
+        }));
+        assert!(matches(EventFilter {
+            bucket: Some("photos".into()),
+            ..Default::default()
+        }));
+        assert!(!matches(EventFilter {
+            bucket: Some("photo".into()),
+            ..Default::default()
+        }));
         let names = |n: &[&str]| EventFilter {
             event_names: n.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
@@ -180,7 +212,11 @@ mod tests {
     fn time_ranges_are_inclusive() {
         let e = event();
         let at = |s: &str| Some(parse_time(s).unwrap());
-        let range = |since, until| EventFilter { since, until, ..Default::default() };
+        let range = |since, until| EventFilter {
+            since,
+            until,
+            ..Default::default()
+        };
         assert!(range(at("2026-11-23T10:00:00Z"), at("2026-11-23T10:00:00Z")).matches(&e));
         assert!(!range(at("2026-11-23T10:00:01Z"), None).matches(&e));
         assert!(!range(None, at("2026-11-23T09:59:59Z")).matches(&e));
@@ -191,6 +227,12 @@ mod tests {
     fn digests_are_left_out_unless_asked_for() {
         let digest = json!({"eventType": DIGEST_EVENT_TYPE});
         assert!(!EventFilter::default().matches(&digest));
-        assert!(EventFilter { include_digests: true, ..Default::default() }.matches(&digest));
+        assert!(
+            EventFilter {
+                include_digests: true,
+                ..Default::default()
+            }
+            .matches(&digest)
+        );
     }
 }

@@ -126,7 +126,9 @@ fn public_key_der(bytes: &[u8]) -> Result<Vec<u8>, AuditError> {
         .concat();
     base64::engine::general_purpose::STANDARD
         .decode(body.trim())
-        .map_err(|e| AuditError::SigningKey(format!("the public key is not DER, PEM or base64: {e}")))
+        .map_err(|e| {
+            AuditError::SigningKey(format!("the public key is not DER, PEM or base64: {e}"))
+        })
 }
 
 #[cfg(test)]

@@ -83,7 +83,13 @@ impl fmt::Display for Finding {
                 self.problem.as_str(),
                 self.detail
             ),
-            None => write!(f, "{}: {}: {}", self.location, self.problem.as_str(), self.detail),
+            None => write!(
+                f,
+                "{}: {}: {}",
+                self.location,
+                self.problem.as_str(),
+                self.detail
+            ),
         }
     }
 }
@@ -131,7 +137,10 @@ impl Record {
     }
 }
 
-pub fn verify_files(paths: &[PathBuf], options: &VerifyOptions) -> Result<VerifyReport, AuditError> {
+pub fn verify_files(
+    paths: &[PathBuf],
+    options: &VerifyOptions,
+) -> Result<VerifyReport, AuditError> {
     let mut report = VerifyReport {
         files: paths.len(),
         ..Default::default()
@@ -161,8 +170,8 @@ fn read_file(
     records: &mut Vec<Record>,
     report: &mut VerifyReport,
 ) -> Result<(), AuditError> {
-    let (lines, rest) = files::read_lines(path)
-        .map_err(|e| AuditError::Io(format!("{}: {e}", path.display())))?;
+    let (lines, rest) =
+        files::read_lines(path).map_err(|e| AuditError::Io(format!("{}: {e}", path.display())))?;
     let first_in_file = records.len();
     for (number, line) in lines.iter().enumerate() {
         let location = Location {
@@ -196,11 +205,16 @@ fn read_file(
             },
             sequence: None,
             problem: Problem::TruncatedTail,
-            detail: format!("the file ends inside a record ({} bytes, no newline): cut off", rest.len()),
+            detail: format!(
+                "the file ends inside a record ({} bytes, no newline): cut off",
+                rest.len()
+            ),
             order: (index, line),
         });
     }
-    let closed = records[first_in_file..].last().is_some_and(Record::is_digest);
+    let closed = records[first_in_file..]
+        .last()
+        .is_some_and(Record::is_digest);
     if !last_file && !closed && records.len() > first_in_file {
         let last = &records[records.len() - 1];
         report.findings.push(Finding {
@@ -283,7 +297,8 @@ fn check_chain(r: &[Record], report: &mut VerifyReport) {
             ));
             accepted = i + 1;
             i += 2;
-        } else if b.link.sequence == a.link.sequence && b.link.previous_hash == a.link.previous_hash {
+        } else if b.link.sequence == a.link.sequence && b.link.previous_hash == a.link.previous_hash
+        {
             report.findings.push(finding(
                 a,
                 Problem::Inserted,
@@ -312,7 +327,9 @@ fn check_chain(r: &[Record], report: &mut VerifyReport) {
                 Problem::Deleted,
                 match from == to {
                     true => format!("the record with sequence {from} before it is missing"),
-                    false => format!("the records with sequences {from}..{to} before it are missing"),
+                    false => {
+                        format!("the records with sequences {from}..{to} before it are missing")
+                    }
                 },
             ));
             accepted = i;
@@ -321,7 +338,10 @@ fn check_chain(r: &[Record], report: &mut VerifyReport) {
             report.findings.push(finding(
                 b,
                 Problem::Reordered,
-                format!("sequence {} comes after {}", b.link.sequence, a.link.sequence),
+                format!(
+                    "sequence {} comes after {}",
+                    b.link.sequence, a.link.sequence
+                ),
             ));
             i += 1;
         }
@@ -349,11 +369,16 @@ fn digest_problem(
 ) -> Option<String> {
     let digest = &record.value["digest"];
     let first = digest["firstSequence"].as_u64()?;
-    let covered = format!("records {first}..{}", record.link.sequence.saturating_sub(1));
+    let covered = format!(
+        "records {first}..{}",
+        record.link.sequence.saturating_sub(1)
+    );
     if digest["lastRecordHash"].as_str() != Some(record.link.previous_hash.as_str())
         || digest["lastSequence"].as_u64() != Some(record.link.sequence.saturating_sub(1))
     {
-        return Some(format!("its fields disagree with its chain link; {covered} are in doubt"));
+        return Some(format!(
+            "its fields disagree with its chain link; {covered} are in doubt"
+        ));
     }
     if previous.is_some_and(|p| p.hash != record.link.previous_hash) {
         // Reported as a broken link already.

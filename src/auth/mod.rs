@@ -21,6 +21,32 @@ use time::macros::format_description;
 
 pub use credentials::{ClientCredential, CredentialStore, Principal, Secret};
 
+/// The access key id a request claims (header or presigned query), read
+/// without verifying anything: for the audit record of a failed attempt.
+pub fn claimed_access_key_id(parts: &http::request::Parts) -> Option<String> {
+    let from_header = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("Credential=").nth(1));
+    let from_query = parts.uri.query().and_then(|q| {
+        q.split('&')
+            .find_map(|pair| pair.strip_prefix("X-Amz-Credential="))
+    });
+    let credential = from_header.or(from_query)?;
+    let decoded = percent_encoding::percent_decode_str(credential).decode_utf8_lossy();
+    let key_id = decoded.split(['/', ',']).next()?.trim();
+    (!key_id.is_empty() && key_id.len() <= 128).then(|| key_id.to_string())
+}
+
+/// The client's `User-Agent`, bounded, for the audit record.
+pub fn user_agent(headers: &http::HeaderMap) -> Option<String> {
+    headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(512).collect())
+}
+
 use crate::error::{S3Error, S3ErrorCode};
 use sigv4::AuthorizationHeader;
 

@@ -231,16 +231,19 @@ pub async fn copy_object(
         // Written to the upstream unencrypted: it has to be sealed on its way through.
         return copy_by_resealing(state, ctx, parts, source, &head, sse, directive).await;
     };
-    let data_key = unwrap_object_key(state, ctx, &source.bucket, &source.key, &source_metadata)?;
+    let data_key = unwrap_object_key(state, ctx, &source.bucket, &source.key, &source_metadata).await?;
     let key_ref = object_put::choose_kms_key(state, &sse);
     let context = sse::object_context(bucket, key, sse.context.as_ref().map(|(_, c)| c))?;
-    let (wrapped_key, record) = state.kms.encrypt(
-        &ctx.kms_caller(state),
+    let (wrapped_key, record) = super::key_use::wrap_data_key(
+        state,
+        ctx,
         "kms:GenerateDataKey",
         &key_ref,
-        data_key.expose(),
+        &data_key,
         &context,
-    )?;
+        super::key_use::ObjectRef { bucket, key },
+    )
+    .await?;
     tracing::info!(
         request_id = %ctx.request_id,
         from_kms_key_id = %source_metadata.kms_key_id,
@@ -427,7 +430,8 @@ async fn copy_by_resealing(
             plaintext_len: source_body.len,
         },
         "CopyObject",
-    )?;
+    )
+    .await?;
     let mut headers = match directive {
         MetadataDirective::Copy => copied_object_headers(head),
         MetadataDirective::Replace => forward_request_headers(&parts.headers, Forward::SealedWrite),
@@ -595,7 +599,7 @@ pub async fn upload_part_copy(
         ));
     }
     check_part_size(source_body.len)?;
-    let data_key = unwrap_object_key(state, ctx, bucket, key, &metadata)?;
+    let data_key = unwrap_object_key(state, ctx, bucket, key, &metadata).await?;
     tracing::info!(
         request_id = %ctx.request_id,
         kms_key_id = %metadata.kms_key_id,
@@ -704,15 +708,18 @@ pub async fn update_object_encryption(
             "UpdateObjectEncryption applies to encrypted objects; this object was written to the upstream unencrypted",
         ));
     };
-    let data_key = unwrap_object_key(state, ctx, bucket, key, &current)?;
+    let data_key = unwrap_object_key(state, ctx, bucket, key, &current).await?;
     let context = object_get::read_context(bucket, key, &current)?;
-    let (wrapped_key, record) = state.kms.encrypt(
-        &ctx.kms_caller(state),
+    let (wrapped_key, record) = super::key_use::wrap_data_key(
+        state,
+        ctx,
         "kms:Encrypt",
         &target.kms_key_arn,
-        data_key.expose(),
+        &data_key,
         &context,
-    )?;
+        super::key_use::ObjectRef { bucket, key },
+    )
+    .await?;
     tracing::info!(
         request_id = %ctx.request_id,
         from_kms_key_id = %current.kms_key_id,

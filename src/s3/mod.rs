@@ -13,18 +13,22 @@
 //! - [`listing`]: object listings, rewritten to plaintext sizes (from the [`object_index`]);
 //! - [`bucket`]: CreateBucket / GetBucketLocation, translating between s3seal's region and the upstream's;
 //! - [`bucket_config`]: bucket policies and default encryption, kept and enforced by s3seal;
+//! - [`audit`]: audit records of refused requests and bucket security changes;
 //! - [`access`]: bucket-policy authorisation of every request ([`iam`] maps operations to actions);
 //! - [`passthrough`]: other operations without object content, forwarded faithfully;
+//! - [`key_use`]: every data key generated, unwrapped or re-wrapped, audited;
 //!
 //! and refuses the rest with `NotImplemented`.
 
 pub mod access;
+pub mod audit;
 pub mod bucket;
 pub mod bucket_config;
 pub mod checksums;
 pub mod copy;
 pub mod headers;
 pub mod iam;
+pub mod key_use;
 pub mod layouts;
 pub mod listing;
 pub mod multipart;
@@ -95,6 +99,8 @@ pub struct RequestContext {
     pub s3: S3Request,
     /// The client's address (for `aws:SourceIp`).
     pub source_ip: Option<String>,
+    /// The client's `User-Agent` (for the audit log).
+    pub user_agent: Option<String>,
     /// Whether the request came over TLS s3seal terminated (for
     /// `aws:SecureTransport`). TLS terminated in front of s3seal does not
     /// count: s3seal cannot tell it from a plain connection.

@@ -143,7 +143,8 @@ pub async fn create(
             object_id: uuid::Uuid::new_v4().simple().to_string(),
         },
         "CreateMultipartUpload",
-    )?;
+    )
+    .await?;
     let mut headers = forward_request_headers(&parts.headers, Forward::SealedWrite);
     metadata.to_headers(&mut headers)?;
     let response = state
@@ -201,7 +202,7 @@ pub async fn upload_part(
     })?;
     check_part_size(plaintext_len)?;
 
-    let data_key = super::object_get::unwrap_object_key(state, ctx, bucket, key, &metadata)?;
+    let data_key = super::object_get::unwrap_object_key(state, ctx, bucket, key, &metadata).await?;
     tracing::info!(
         request_id = %ctx.request_id,
         kms_key_id = %metadata.kms_key_id,

@@ -176,9 +176,10 @@ async fn describe_sealed(
     metadata: &SealedObjectMetadata,
     with_checksum: bool,
 ) -> Result<Described, S3Error> {
-    let data_key = with_checksum
-        .then(|| unwrap_key_to_read(state, ctx, object, metadata, "checksum"))
-        .transpose()?;
+    let data_key = match with_checksum {
+        true => Some(unwrap_key_to_read(state, ctx, object, metadata, "checksum").await?),
+        false => None,
+    };
     match &metadata.shape {
         SealedShape::SinglePart { plaintext_len } => {
             let checksum = match &data_key {

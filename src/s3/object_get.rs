@@ -172,7 +172,7 @@ pub async fn read_object(
         return Ok(with_parts(body::empty(), window.status, out_headers));
     }
     let reason = if is_head { "checksum" } else { "content" };
-    let data_key = unwrap_key_to_read(state, ctx, &object, &metadata, reason)?;
+    let data_key = unwrap_key_to_read(state, ctx, &object, &metadata, reason).await?;
     if wants_checksum {
         let found = ObjectChecksumSource {
             object: &object,
@@ -459,14 +459,14 @@ fn with_parts(body: ProxyBody, status: StatusCode, headers: HeaderMap) -> Respon
 
 /// Unwraps an object's data key to read its content or its checksum, and
 /// logs that key use (who, which key, which object, why).
-pub fn unwrap_key_to_read(
+pub async fn unwrap_key_to_read(
     state: &AppState,
     ctx: &RequestContext,
     object: &StoredObject,
     metadata: &SealedObjectMetadata,
     reason: &'static str,
 ) -> Result<DataKey, S3Error> {
-    let data_key = unwrap_object_key(state, ctx, &object.bucket, &object.key, metadata)?;
+    let data_key = unwrap_object_key(state, ctx, &object.bucket, &object.key, metadata).await?;
     tracing::info!(
         request_id = %ctx.request_id,
         kms_key_id = %metadata.kms_key_id,
@@ -481,7 +481,7 @@ pub fn unwrap_key_to_read(
 
 /// Unwraps the data key of the object stored at `bucket`/`key`: its encryption
 /// context names that very object, so a wrapped key moved elsewhere fails.
-pub fn unwrap_object_key(
+pub async fn unwrap_object_key(
     state: &AppState,
     ctx: &RequestContext,
     bucket: &str,
@@ -489,15 +489,15 @@ pub fn unwrap_object_key(
     metadata: &SealedObjectMetadata,
 ) -> Result<DataKey, S3Error> {
     let context = read_context(bucket, key, metadata)?;
-    state
-        .kms
-        .unwrap_data_key(&ctx.kms_caller(state), &metadata.wrapped_key, &context)
-        .map_err(|err| match err {
-            crate::kms::KmsError::InvalidCiphertext(_) => S3Error::internal(
-                "the object's wrapped data key does not match its bucket and key: it was moved or altered on the upstream",
-            ),
-            other => other.into(),
-        })
+    super::key_use::unwrap_data_key(
+        state,
+        ctx,
+        &metadata.wrapped_key,
+        &metadata.kms_key_id,
+        &context,
+        super::key_use::ObjectRef { bucket, key },
+    )
+    .await
 }
 
 /// The context the data key was wrapped with: the object's ARN plus the client's pairs.

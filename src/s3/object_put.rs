@@ -56,7 +56,8 @@ pub async fn put_object(
         &sse,
         SealedShape::SinglePart { plaintext_len },
         "PutObject",
-    )?;
+    )
+    .await?;
     let header = StreamHeader::new(DEFAULT_SEGMENT_LOG2, 0, plaintext_len)?;
     let mut headers = forward_request_headers(&parts.headers, Forward::SealedWrite);
     metadata.to_headers(&mut headers)?;
@@ -186,7 +187,7 @@ pub fn upload_encryption(
 /// A fresh data key for a new object of the request's bucket and key, wrapped
 /// under the KMS key `sse` selects (so an unusable key fails before anything
 /// is sent upstream), and the metadata that will describe the object.
-pub fn new_object_key(
+pub async fn new_object_key(
     state: &AppState,
     ctx: &RequestContext,
     sse: &SseRequest,
@@ -196,9 +197,9 @@ pub fn new_object_key(
     let (bucket, key) = ctx.bucket_and_key()?;
     let key_ref = choose_kms_key(state, sse);
     let context = sse::object_context(bucket, key, sse.context.as_ref().map(|(_, c)| c))?;
-    let data_key = state
-        .kms
-        .generate_data_key(&ctx.kms_caller(state), &key_ref, &context)?;
+    let object = super::key_use::ObjectRef { bucket, key };
+    let data_key =
+        super::key_use::generate_data_key(state, ctx, &key_ref, &context, object).await?;
     tracing::info!(
         request_id = %ctx.request_id,
         kms_key_id = %data_key.key_id,

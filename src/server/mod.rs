@@ -88,7 +88,15 @@ pub async fn run(state: Arc<AppState>) -> Result<(), ServerError> {
             shutdown,
         )
     });
-    for outcome in futures_util::future::join_all(served).await {
+    let outcomes = futures_util::future::join_all(served).await;
+    // Sign what the log holds unsigned, so a stopped log verifies as closed.
+    let closing = state.clone();
+    match tokio::task::spawn_blocking(move || closing.audit.close()).await {
+        Ok(Ok(())) => tracing::info!("audit log closed and signed"),
+        Ok(Err(err)) => tracing::error!(error = %err, "cannot close the audit log"),
+        Err(err) => tracing::error!(error = %err, "closing the audit log panicked"),
+    }
+    for outcome in outcomes {
         outcome?;
     }
     Ok(())
@@ -154,9 +162,33 @@ async fn key_maintenance(state: Arc<AppState>) {
         let outcome =
             tokio::task::spawn_blocking(move || kms_state.kms.run_due_work(s3seal_now())).await;
         match outcome {
-            Ok(Ok(_)) => {}
+            Ok(Ok(done)) => record_due_work(&state, done).await,
             Ok(Err(err)) => tracing::error!(error = %err, "KMS key maintenance failed"),
             Err(err) => tracing::error!(error = %err, "KMS key maintenance panicked"),
+        }
+    }
+}
+
+/// Scheduled rotations and destructions are key lifecycle changes: audited
+/// as CloudTrail records AWS's own (`RotateKey`, `DeleteKey` service events).
+async fn record_due_work(state: &AppState, done: crate::kms::manager::DueWork) {
+    let events = done
+        .rotated
+        .iter()
+        .map(|key_id| ("RotateKey", key_id))
+        .chain(done.destroyed.iter().map(|key_id| ("DeleteKey", key_id)));
+    for (name, key_id) in events {
+        let event = crate::audit::AuditEvent::service_event(
+            name,
+            &state.config.server.region,
+            &state.config.server.account_id,
+        )
+        .with_resource(
+            crate::audit::event::KMS_KEY_RESOURCE,
+            state.kms.key_arn(key_id),
+        );
+        if let Err(err) = state.audit.record(event).await {
+            tracing::error!(error = %err, kms_key_id = %key_id, "cannot record scheduled key work in the audit log");
         }
     }
 }

@@ -113,6 +113,8 @@ async fn serve_request(
     }
     let connection = parts.extensions.get::<ConnectionInfo>().copied();
     let source_ip = connection.map(|c| c.peer.ip().to_string());
+    let user_agent = crate::auth::user_agent(&parts.headers);
+    let claimed_access_key_id = crate::auth::claimed_access_key_id(&parts);
     let secure_transport = connection.is_some_and(|c| c.tls);
     if scope == Scope::KmsOnly && !crate::kms::api::is_kms_request(&parts) {
         return crate::kms::api::error::ApiError::new(
@@ -133,6 +135,14 @@ async fn serve_request(
         return response;
     }
     let mut operation = None;
+    // What the audit record of the answer names, as far as it got.
+    let mut target: Option<(Option<String>, Option<String>)> = None;
+    let mut principal = None;
+    let origin = crate::audit::RequestOrigin {
+        request_id: request_id.clone(),
+        source_ip: source_ip.clone(),
+        user_agent: user_agent.clone(),
+    };
     let drain_if_rejected = !expect_continue::expects_continue(&parts.headers);
     // Handed to the handler once the request is authenticated; still here if
     // it was rejected before that.
@@ -147,19 +157,23 @@ async fn serve_request(
             virtual_bucket.as_deref(),
         )?;
         operation = Some(s3.operation.name());
+        target = Some((s3.bucket.clone(), s3.key.clone()));
         if s3.operation == route::Operation::PostObject {
             let client = s3::post_object::Client {
                 request_id: &request_id,
                 source_ip,
                 secure_transport,
+                user_agent,
             };
             let body = take_body(&mut unread_body)?;
             return s3::post_object::serve(state, client, s3, parts, body).await;
         }
         let auth = state.auth.authenticate(&parts, "s3", SystemTime::now())?;
         let body = take_body(&mut unread_body)?;
+        principal = Some(auth.principal.clone());
         let ctx = RequestContext {
             source_ip,
+            user_agent,
             secure_transport,
             chunk_signing: auth.chunk_signing,
             request_id: request_id.clone(),
@@ -174,6 +188,16 @@ async fn serve_request(
     if let (Err(_), Some(body), true) = (&result, unread_body, drain_if_rejected) {
         expect_continue::drain_rejected_body(body).await;
     }
+    let (bucket, key) = target.unwrap_or_default();
+    let outline = s3::audit::Outline {
+        operation: operation.as_deref().unwrap_or("Unknown"),
+        principal: principal.as_ref(),
+        claimed_access_key_id,
+        origin,
+        bucket: bucket.as_deref(),
+        key: key.as_deref(),
+    };
+    let result = record_outcome(state, outline, result).await;
     let mut response = match result {
         Ok(response) => response,
         Err(err) => {
@@ -190,4 +214,25 @@ async fn serve_request(
         response.extensions_mut().insert(OperationName(name));
     }
     response
+}
+
+/// Records a refused request or a bucket security change in the audit log
+/// before it is answered. A change that cannot be recorded still happened:
+/// the client is told it failed (500) so it checks and retries.
+async fn record_outcome(
+    state: &AppState,
+    outline: s3::audit::Outline<'_>,
+    result: Result<Response<ProxyBody>, S3Error>,
+) -> Result<Response<ProxyBody>, S3Error> {
+    let event = match &result {
+        Err(err) if s3::audit::is_denial(err) => s3::audit::denial_event(state, outline, err),
+        Ok(response)
+            if response.status().is_success() && s3::audit::is_security_change(outline.operation) =>
+        {
+            s3::audit::change_event(state, outline)
+        }
+        _ => return result,
+    };
+    s3::key_use::record(state, event).await?;
+    result
 }

@@ -44,7 +44,8 @@ fn build_log(key: &TestKey, events: usize, digest_every: usize) -> Vec<Vec<u8>> 
         lines.push(line);
     };
     for n in 1..=events {
-        let mut event = json!({"eventName": "Decrypt", "n": n, "requestParameters": {"keyId": "k"}});
+        let mut event =
+            json!({"eventName": "Decrypt", "n": n, "requestParameters": {"keyId": "k"}});
         push(&mut event, &mut head);
         if n % digest_every == 0 || n == events {
             let link = head.next_link();
@@ -80,7 +81,10 @@ fn check(lines: &[Vec<u8>], key: &TestKey) -> VerifyReport {
 }
 
 fn join(lines: &[Vec<u8>]) -> Vec<u8> {
-    lines.iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect()
+    lines
+        .iter()
+        .flat_map(|l| l.iter().copied().chain([b'\n']))
+        .collect()
 }
 
 fn check_raw(content: &[u8], key: &TestKey, open_tail: bool) -> VerifyReport {
@@ -97,7 +101,10 @@ fn check_raw(content: &[u8], key: &TestKey, open_tail: bool) -> VerifyReport {
 }
 
 fn first(report: &VerifyReport) -> (Problem, usize) {
-    let f = report.findings.first().unwrap_or_else(|| panic!("no finding: {report:?}"));
+    let f = report
+        .findings
+        .first()
+        .unwrap_or_else(|| panic!("no finding: {report:?}"));
     (f.problem, f.location.line)
 }
 
@@ -129,7 +136,11 @@ fn a_deleted_line_names_the_gap() {
     lines.remove(2);
     let report = check(&lines, &key);
     assert_eq!(first(&report), (Problem::Deleted, 3));
-    assert!(report.findings[0].detail.contains("sequence 3"), "{}", report.findings[0]);
+    assert!(
+        report.findings[0].detail.contains("sequence 3"),
+        "{}",
+        report.findings[0]
+    );
 }
 
 #[test]
@@ -171,13 +182,20 @@ fn a_truncated_tail_is_named() {
     // The closing digest and nothing else removed: records 13 and 14 remain.
     let report = check(&lines[..lines.len() - 1], &key);
     assert_eq!(first(&report), (Problem::UnsignedTail, 14));
-    assert!(report.findings[0].detail.contains("13..14"), "{}", report.findings[0]);
+    assert!(
+        report.findings[0].detail.contains("13..14"),
+        "{}",
+        report.findings[0]
+    );
     // Accepted as the open tail of a live log ...
     assert!(check_raw(&join(&lines[..lines.len() - 1]), &key, true).is_intact());
     // ... but a cut inside a record never is.
     let mut cut = join(&lines);
     cut.truncate(cut.len() - 20);
-    assert_eq!(first(&check_raw(&cut, &key, true)), (Problem::TruncatedTail, 15));
+    assert_eq!(
+        first(&check_raw(&cut, &key, true)),
+        (Problem::TruncatedTail, 15)
+    );
 }
 
 #[test]
@@ -214,5 +232,9 @@ fn the_signed_head_catches_a_cut_back_to_a_digest() {
     };
     let report = verify_files(&[path], &options).unwrap();
     assert_eq!(first(&report), (Problem::TruncatedTail, 12));
-    assert!(report.findings[0].detail.contains("13..15"), "{}", report.findings[0]);
+    assert!(
+        report.findings[0].detail.contains("13..15"),
+        "{}",
+        report.findings[0]
+    );
 }

@@ -51,27 +51,32 @@ impl ApiError {
 
 impl From<KmsError> for ApiError {
     fn from(err: KmsError) -> Self {
-        let kind = match &err {
-            KmsError::NotFound(_) => "NotFoundException",
-            KmsError::Disabled(_) => "DisabledException",
-            KmsError::InvalidState(_) => "KMSInvalidStateException",
-            KmsError::InvalidCiphertext(_) => "InvalidCiphertextException",
-            KmsError::Validation(_) => "ValidationException",
-            KmsError::AccessDenied(_) => "AccessDeniedException",
-            KmsError::AlreadyExists(_) => "AlreadyExistsException",
-            KmsError::InvalidKeyUsage(_) => "InvalidKeyUsageException",
-            KmsError::Conflict(_) => "ConflictException",
-            KmsError::InvalidImportToken(_) => "InvalidImportTokenException",
-            KmsError::IncorrectKeyMaterial(_) => "IncorrectKeyMaterialException",
-            KmsError::UnsupportedOperation(_) => "UnsupportedOperationException",
-            KmsError::Store(_) | KmsError::Internal(_) => "KMSInternalException",
-        };
+        let kind = exception_name(&err);
         let message = match &err {
             KmsError::NotFound(key) => format!("Key '{key}' does not exist"),
             KmsError::Disabled(key) => format!("{key} is disabled."),
             other => other.to_string(),
         };
         ApiError::new(kind, message)
+    }
+}
+
+/// The AWS KMS exception an error is reported as.
+pub fn exception_name(err: &KmsError) -> &'static str {
+    match err {
+        KmsError::NotFound(_) => "NotFoundException",
+        KmsError::Disabled(_) => "DisabledException",
+        KmsError::InvalidState(_) => "KMSInvalidStateException",
+        KmsError::InvalidCiphertext(_) => "InvalidCiphertextException",
+        KmsError::Validation(_) => "ValidationException",
+        KmsError::AccessDenied(_) => "AccessDeniedException",
+        KmsError::AlreadyExists(_) => "AlreadyExistsException",
+        KmsError::InvalidKeyUsage(_) => "InvalidKeyUsageException",
+        KmsError::Conflict(_) => "ConflictException",
+        KmsError::InvalidImportToken(_) => "InvalidImportTokenException",
+        KmsError::IncorrectKeyMaterial(_) => "IncorrectKeyMaterialException",
+        KmsError::UnsupportedOperation(_) => "UnsupportedOperationException",
+        KmsError::Store(_) | KmsError::Internal(_) => "KMSInternalException",
     }
 }
 

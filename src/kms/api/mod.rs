@@ -15,6 +15,7 @@
 //! - [`grants`] handles grants.
 
 pub mod aliases;
+pub mod audit;
 pub mod crypto;
 pub mod error;
 pub mod grants;
@@ -33,6 +34,7 @@ use hyper::body::Incoming;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::audit::{RequestOrigin, UserIdentity};
 use crate::auth::PayloadHash;
 use crate::body::{self, ProxyBody};
 use crate::error::{S3Error, S3ErrorCode};
@@ -81,6 +83,13 @@ pub async fn serve(
     transport: Transport,
 ) -> Response<ProxyBody> {
     let operation = operation_name(&parts);
+    let origin = RequestOrigin {
+        request_id: request_id.to_string(),
+        source_ip: transport.source_ip.clone(),
+        user_agent: crate::auth::user_agent(&parts.headers),
+    };
+    let mut identity = UserIdentity::unauthenticated(crate::auth::claimed_access_key_id(&parts));
+    let mut request = None;
     let result = async {
         // KMS clients sign the body's hash without sending it: read the (bounded) body first.
         let body = read_body(body).await?;
@@ -97,16 +106,35 @@ pub async fn serve(
                 "the body does not match the signed payload hash",
             ));
         }
-        let request = KmsRequest::parse(&body)?;
+        identity = UserIdentity::user(&auth.principal, &state.config.server.account_id);
+        let parsed = request.insert(KmsRequest::parse(&body)?);
         let ctx = ApiContext {
             kms: &state.kms,
             caller: Caller::principal(&auth.principal.arn, &state.config.server.account_id)
                 .over(transport),
             request_id,
         };
-        dispatch(&ctx, &operation, &request)
+        dispatch(&ctx, &operation, parsed)
     }
     .await;
+    let call = audit::CallOutline {
+        operation: &operation,
+        identity,
+        origin: &origin,
+        request: request.as_ref().map(KmsRequest::fields),
+    };
+    let event = audit::event(&state.kms, call, &result);
+    // The answer depends on the event being on disk: no record, no answer.
+    let result = match state.audit.record(event).await {
+        Ok(()) => result,
+        Err(err) => {
+            tracing::error!(request_id, error = %err, "cannot record a KMS call in the audit log");
+            Err(ApiError::new(
+                "KMSInternalException",
+                "the audit log is unavailable",
+            ))
+        }
+    };
     match result {
         Ok(value) => json_response(&value, request_id),
         Err(err) => {

@@ -10,6 +10,11 @@ use crate::kms::EncryptionContext;
 pub struct KmsRequest(Map<String, Value>);
 
 impl KmsRequest {
+    /// The request's fields as sent (for the audit event).
+    pub fn fields(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
         if body.is_empty() {
             return Ok(KmsRequest(Map::new()));

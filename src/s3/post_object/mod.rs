@@ -71,6 +71,7 @@ pub struct Client<'a> {
     pub request_id: &'a str,
     pub source_ip: Option<String>,
     pub secure_transport: bool,
+    pub user_agent: Option<String>,
 }
 
 pub async fn serve(
@@ -124,6 +125,7 @@ fn admit(
         payload: PayloadHash::Unsigned,
         s3,
         source_ip: client.source_ip,
+        user_agent: client.user_agent,
         secure_transport: client.secure_transport,
         chunk_signing: None,
     };

@@ -180,7 +180,8 @@ async fn store_buffered(
         &write.sse,
         SealedShape::SinglePart { plaintext_len: 0 },
         "PostObject",
-    )?;
+    )
+    .await?;
     let _permit = buffer_budget(capacity).await?;
     let data = read_at_most(file, capacity, &failure)
         .await?
@@ -251,7 +252,8 @@ async fn store_in_two_parts(
             object_id: uuid::Uuid::new_v4().simple().to_string(),
         },
         "PostObject",
-    )?;
+    )
+    .await?;
     let mut headers = write.headers.clone();
     metadata.to_headers(&mut headers)?;
     let upload_id = create_upload(state, bucket, key, headers).await?;
