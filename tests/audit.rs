@@ -65,18 +65,47 @@ fn run_known_sequence() -> (PathBuf, String, String) {
     let key = json(&s3seal.aws(&["kms", "create-key", "--description", "audited"]));
     let key_arn = key["KeyMetadata"]["Arn"].as_str().unwrap().to_string();
     ok(&s3seal.aws(&[
-        "kms", "encrypt", "--key-id", &key_arn, "--plaintext", KMS_PLAINTEXT_B64,
-        "--encryption-context", "purpose=audit-test",
+        "kms",
+        "encrypt",
+        "--key-id",
+        &key_arn,
+        "--plaintext",
+        KMS_PLAINTEXT_B64,
+        "--encryption-context",
+        "purpose=audit-test",
     ]));
     fails_with(
-        &s3seal.aws_as(CLIENT_KEY, "wrong-secret", &["s3api", "put-object", "--bucket", &bucket, "--key", "x", "--body", file.to_str().unwrap()]),
+        &s3seal.aws_as(
+            CLIENT_KEY,
+            "wrong-secret",
+            &[
+                "s3api",
+                "put-object",
+                "--bucket",
+                &bucket,
+                "--key",
+                "x",
+                "--body",
+                file.to_str().unwrap(),
+            ],
+        ),
         "SignatureDoesNotMatch",
     );
     let policy = format!(
         r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::{bucket}/denied/*"}}]}}"#
     );
-    ok(&s3seal.aws(&["s3api", "put-bucket-policy", "--bucket", &bucket, "--policy", &policy]));
-    fails_with(&s3seal.put_file(&bucket, "denied/x", &file, &[]), "AccessDenied");
+    ok(&s3seal.aws(&[
+        "s3api",
+        "put-bucket-policy",
+        "--bucket",
+        &bucket,
+        "--policy",
+        &policy,
+    ]));
+    fails_with(
+        &s3seal.put_file(&bucket, "denied/x", &file, &[]),
+        "AccessDenied",
+    );
     (s3seal.stop(), bucket, key_arn)
 }
 
@@ -84,7 +113,10 @@ fn run_known_sequence() -> (PathBuf, String, String) {
 fn audit_log_records_verifies_and_answers_queries() {
     let (dir, bucket, key_arn) = run_known_sequence();
     let events = events(&dir);
-    let names: Vec<&str> = events.iter().map(|e| e["eventName"].as_str().unwrap()).collect();
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["eventName"].as_str().unwrap())
+        .collect();
     assert_eq!(
         names,
         [
@@ -92,9 +124,9 @@ fn audit_log_records_verifies_and_answers_queries() {
             "Decrypt",         // GetObject unsealed it
             "CreateKey",
             "Encrypt",
-            "PutObject",       // refused: bad signature
+            "PutObject", // refused: bad signature
             "PutBucketPolicy",
-            "PutObject",       // refused by the bucket policy
+            "PutObject", // refused by the bucket policy
         ],
         "{events:#?}"
     );
@@ -102,7 +134,10 @@ fn audit_log_records_verifies_and_answers_queries() {
     check_kms_calls(&events[2..4], &key_arn);
     check_denials_and_changes(&events[4..], &bucket);
     // Nothing secret anywhere in the log.
-    let raw: String = audit_files(&dir).iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+    let raw: String = audit_files(&dir)
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
     assert!(!raw.contains(SECRET_CONTENT));
     assert!(!raw.contains(KMS_PLAINTEXT_B64));
     assert!(!raw.contains(CLIENT_SECRET));
@@ -118,7 +153,10 @@ fn check_key_uses(events: &[Value], bucket: &str) {
         assert_eq!(event["userIdentity"]["invokedBy"], "s3.amazonaws.com");
         assert_eq!(event["userIdentity"]["accessKeyId"], CLIENT_KEY);
         assert_eq!(event["sourceIPAddress"], "127.0.0.1");
-        assert!(event["userAgent"].as_str().unwrap().contains("aws-cli"), "{event}");
+        assert!(
+            event["userAgent"].as_str().unwrap().contains("aws-cli"),
+            "{event}"
+        );
         assert_eq!(event["eventCategory"], "Data");
         assert_eq!(
             event["requestParameters"]["encryptionContext"]["aws:s3:arn"],
@@ -128,8 +166,15 @@ fn check_key_uses(events: &[Value], bucket: &str) {
         assert!(event["requestID"].as_str().is_some_and(|id| !id.is_empty()));
         assert!(event["eventID"].as_str().is_some_and(|id| id.len() == 36));
         let resources = event["resources"].as_array().unwrap();
-        assert!(resources.iter().any(|r| r["type"] == "AWS::KMS::Key"), "{event}");
-        assert!(resources.iter().any(|r| r["ARN"] == format!("arn:aws:s3:::{bucket}/doc.txt")));
+        assert!(
+            resources.iter().any(|r| r["type"] == "AWS::KMS::Key"),
+            "{event}"
+        );
+        assert!(
+            resources
+                .iter()
+                .any(|r| r["ARN"] == format!("arn:aws:s3:::{bucket}/doc.txt"))
+        );
         assert!(event.get("errorCode").is_none());
     }
 }
@@ -140,7 +185,10 @@ fn check_kms_calls(events: &[Value], key_arn: &str) {
     assert_eq!(create["requestParameters"]["description"], "audited");
     assert_eq!(create["responseElements"]["keyMetadata"]["Arn"], key_arn);
     assert_eq!(encrypt["requestParameters"]["keyId"], key_arn);
-    assert_eq!(encrypt["requestParameters"]["encryptionContext"]["purpose"], "audit-test");
+    assert_eq!(
+        encrypt["requestParameters"]["encryptionContext"]["purpose"],
+        "audit-test"
+    );
     assert!(encrypt["requestParameters"].get("plaintext").is_none());
     assert_eq!(encrypt["responseElements"], Value::Null);
     assert_eq!(encrypt["resources"][0]["ARN"], key_arn);
@@ -156,7 +204,12 @@ fn check_denials_and_changes(events: &[Value], bucket: &str) {
     assert_eq!(policy["requestParameters"]["bucketName"], bucket);
     assert!(policy.get("errorCode").is_none());
     assert_eq!(denied["errorCode"], "AccessDenied");
-    assert_eq!(denied["userIdentity"]["arn"].as_str().unwrap().ends_with(":user/tester"), true);
+    assert!(
+        denied["userIdentity"]["arn"]
+            .as_str()
+            .unwrap()
+            .ends_with(":user/tester")
+    );
     assert_eq!(denied["requestParameters"]["key"], "denied/x");
 }
 
@@ -164,7 +217,11 @@ fn check_denials_and_changes(events: &[Value], bucket: &str) {
 fn tampered(dir: &Path, name: &str, edit: impl FnOnce(&mut Vec<String>)) -> PathBuf {
     let files = audit_files(dir);
     assert_eq!(files.len(), 1, "one run, one file: {files:?}");
-    let mut lines: Vec<String> = std::fs::read_to_string(&files[0]).unwrap().lines().map(String::from).collect();
+    let mut lines: Vec<String> = std::fs::read_to_string(&files[0])
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
     edit(&mut lines);
     let copy = dir.join(format!("tampered-{name}"));
     std::fs::create_dir_all(&copy).unwrap();
@@ -174,23 +231,35 @@ fn tampered(dir: &Path, name: &str, edit: impl FnOnce(&mut Vec<String>)) -> Path
 }
 
 fn verify(dir: &Path, file: &Path) -> (bool, String) {
-    let out = s3seal_cli(dir, &["audit", "verify", "--use-store", file.to_str().unwrap()]);
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let out = s3seal_cli(
+        dir,
+        &["audit", "verify", "--use-store", file.to_str().unwrap()],
+    );
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
 
 fn first_failure(dir: &Path, file: &Path) -> String {
     let (passed, text) = verify(dir, file);
     assert!(!passed, "tampering went unnoticed:\n{text}");
-    text.lines().find(|l| l.starts_with("FAIL")).unwrap_or_else(|| panic!("{text}")).to_string()
+    text.lines()
+        .find(|l| l.starts_with("FAIL"))
+        .unwrap_or_else(|| panic!("{text}"))
+        .to_string()
 }
 
 fn check_verify(dir: &Path) {
     let (passed, text) = verify(dir, &dir.join("audit"));
     assert!(passed, "{text}");
-    assert!(text.contains("OK:") && text.contains("signed digests verified"), "{text}");
+    assert!(
+        text.contains("OK:") && text.contains("signed digests verified"),
+        "{text}"
+    );
 
-    let edited = tampered(dir, "edited", |l| l[1] = l[1].replace("\"Decrypt\"", "\"Encrypt\""));
+    let edited = tampered(dir, "edited", |l| {
+        l[1] = l[1].replace("\"Decrypt\"", "\"Encrypt\"")
+    });
     let failure = first_failure(dir, &edited);
     assert!(failure.contains(":2 (sequence 2): edited"), "{failure}");
 
@@ -198,7 +267,10 @@ fn check_verify(dir: &Path) {
         l.remove(2);
     });
     let failure = first_failure(dir, &deleted);
-    assert!(failure.contains(":3 (sequence 4): deleted") && failure.contains("sequence 3"), "{failure}");
+    assert!(
+        failure.contains(":3 (sequence 4): deleted") && failure.contains("sequence 3"),
+        "{failure}"
+    );
 
     let swapped = tampered(dir, "swapped", |l| l.swap(1, 2));
     let failure = first_failure(dir, &swapped);
@@ -216,14 +288,21 @@ fn check_verify(dir: &Path) {
     });
     let failure = first_failure(dir, &truncated);
     let last = records(dir).len() - 2;
-    assert!(failure.contains(&format!(":{last} ")) && failure.contains("truncated tail"), "{failure}");
+    assert!(
+        failure.contains(&format!(":{last} ")) && failure.contains("truncated tail"),
+        "{failure}"
+    );
 }
 
 fn query(dir: &Path, args: &[&str]) -> Vec<Value> {
     let mut all = vec!["audit", "query"];
     all.extend_from_slice(args);
     let out = s3seal_cli(dir, &all);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -232,17 +311,32 @@ fn query(dir: &Path, args: &[&str]) -> Vec<Value> {
 }
 
 fn names(events: &[Value]) -> Vec<String> {
-    events.iter().map(|e| e["eventName"].as_str().unwrap().to_string()).collect()
+    events
+        .iter()
+        .map(|e| e["eventName"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn check_query(dir: &Path, bucket: &str, key_arn: &str) {
     assert_eq!(names(&query(dir, &["--event", "decrypt"])), ["Decrypt"]);
-    assert_eq!(names(&query(dir, &["--key", key_arn])), ["CreateKey", "Encrypt"]);
+    assert_eq!(
+        names(&query(dir, &["--key", key_arn])),
+        ["CreateKey", "Encrypt"]
+    );
     let key_id = key_arn.rsplit('/').next().unwrap();
-    assert_eq!(names(&query(dir, &["--key", key_id, "--event", "Encrypt"])), ["Encrypt"]);
+    assert_eq!(
+        names(&query(dir, &["--key", key_id, "--event", "Encrypt"])),
+        ["Encrypt"]
+    );
     assert_eq!(
         names(&query(dir, &["--bucket", bucket])),
-        ["GenerateDataKey", "Decrypt", "PutObject", "PutBucketPolicy", "PutObject"]
+        [
+            "GenerateDataKey",
+            "Decrypt",
+            "PutObject",
+            "PutBucketPolicy",
+            "PutObject"
+        ]
     );
     assert_eq!(query(dir, &["--principal", "tester"]).len(), 6);
     assert_eq!(query(dir, &["--since", "2999-01-01T00:00:00Z"]).len(), 0);

@@ -73,7 +73,10 @@ pub fn run(config: Option<&std::path::Path>, command: AuditCommand) -> Result<bo
     }
 }
 
-fn log_paths(config: Option<&std::path::Path>, given: Vec<PathBuf>) -> Result<Vec<PathBuf>, String> {
+fn log_paths(
+    config: Option<&std::path::Path>,
+    given: Vec<PathBuf>,
+) -> Result<Vec<PathBuf>, String> {
     let paths = match given.is_empty() {
         true => vec![Config::load(config).map_err(|e| e.to_string())?.audit_dir()],
         false => given,
@@ -93,7 +96,8 @@ fn verify(config_path: Option<&std::path::Path>, args: VerifyArgs) -> Result<boo
     };
     if let Some(path) = &args.public_key {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        options.verifier = Some(DigestVerifier::from_public_key(&bytes).map_err(|e| e.to_string())?);
+        options.verifier =
+            Some(DigestVerifier::from_public_key(&bytes).map_err(|e| e.to_string())?);
     }
     if args.use_store {
         let config = Config::load(config_path).map_err(|e| e.to_string())?;
@@ -103,7 +107,9 @@ fn verify(config_path: Option<&std::path::Path>, args: VerifyArgs) -> Result<boo
         options.signed_head = head;
     }
     if options.verifier.is_none() {
-        return Err("give --public-key FILE or --use-store: digest signatures must be checked".into());
+        return Err(
+            "give --public-key FILE or --use-store: digest signatures must be checked".into(),
+        );
     }
     let report = verify_files(&paths, &options).map_err(|e| e.to_string())?;
     let mut out = std::io::stdout().lock();
@@ -128,15 +134,22 @@ fn verify(config_path: Option<&std::path::Path>, args: VerifyArgs) -> Result<boo
 /// The audit key's public key and ARN, and the last signed chain head.
 fn from_store(config: &Config) -> Result<(DigestVerifier, String, Option<ChainHead>), String> {
     let kms = AppState::open_key_manager(config).map_err(|e| {
-        format!("{e} (is s3seal running? then pass --public-key and --open-tail instead of --use-store)")
+        format!(
+            "{e} (is s3seal running? then pass --public-key and --open-tail instead of --use-store)"
+        )
     })?;
-    let key_ref = config.audit.signing_key_id.as_deref().unwrap_or(AUDIT_KEY_ALIAS);
+    let key_ref = config
+        .audit
+        .signing_key_id
+        .as_deref()
+        .unwrap_or(AUDIT_KEY_ALIAS);
     let (record, private) = kms
         .key_for_use(&kms.operator(), "kms:GetPublicKey", key_ref, None)
         .map_err(|e| format!("the audit signing key {key_ref}: {e}"))?;
     let spec = crate::kms::asymmetric::KeySpec::parse(&record.key_spec)
         .ok_or_else(|| format!("{key_ref} is not an asymmetric key"))?;
-    let public = crate::kms::asymmetric::public_key_der(spec, &private).map_err(|e| e.to_string())?;
+    let public =
+        crate::kms::asymmetric::public_key_der(spec, &private).map_err(|e| e.to_string())?;
     let verifier = DigestVerifier::from_public_key(&public).map_err(|e| e.to_string())?;
     let head = writer::read_signed_head(kms.store()).map_err(|e| e.to_string())?;
     Ok((verifier, kms.key_arn(&record.key_id), head))

@@ -103,9 +103,11 @@ fn tail_of(buf: &[u8], start: u64, len: u64) -> Option<FileTail> {
     })
 }
 
-/// Every line of a file with its 1-based number; the last element is the
-/// unterminated rest, if any.
-pub fn read_lines(path: &Path) -> std::io::Result<(Vec<Vec<u8>>, Option<Vec<u8>>)> {
+/// A file's complete lines (without newlines) and the unterminated rest, if any.
+pub type FileLines = (Vec<Vec<u8>>, Option<Vec<u8>>);
+
+/// Every complete line of a file, and what follows the last newline.
+pub fn read_lines(path: &Path) -> std::io::Result<FileLines> {
     let mut reader = BufReader::new(File::open(path)?);
     let mut lines = Vec::new();
     loop {

@@ -492,3 +492,6 @@ fn open_log_file(dir: &Path, first_sequence: u64) -> Result<(File, PathBuf), Aud
 fn io_error(path: &Path, err: std::io::Error) -> AuditError {
     AuditError::Io(format!("{}: {err}", path.display()))
 }
+
+#[cfg(test)]
+mod tests;

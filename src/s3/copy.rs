@@ -231,7 +231,8 @@ pub async fn copy_object(
         // Written to the upstream unencrypted: it has to be sealed on its way through.
         return copy_by_resealing(state, ctx, parts, source, &head, sse, directive).await;
     };
-    let data_key = unwrap_object_key(state, ctx, &source.bucket, &source.key, &source_metadata).await?;
+    let data_key =
+        unwrap_object_key(state, ctx, &source.bucket, &source.key, &source_metadata).await?;
     let key_ref = object_put::choose_kms_key(state, &sse);
     let context = sse::object_context(bucket, key, sse.context.as_ref().map(|(_, c)| c))?;
     let (wrapped_key, record) = super::key_use::wrap_data_key(

@@ -36,8 +36,15 @@ pub async fn generate_data_key(
         .kms
         .generate_data_key(&ctx.kms_caller(state), key_ref, context);
     let key_id = result.as_ref().ok().map(|k| k.key_id.as_str());
-    let event = key_use_event(state, ctx, "GenerateDataKey", key_id.or(Some(key_ref)), context, object)
-        .with_parameters_entry("keySpec", json!("AES_256"));
+    let event = key_use_event(
+        state,
+        ctx,
+        "GenerateDataKey",
+        key_id.or(Some(key_ref)),
+        context,
+        object,
+    )
+    .with_parameters_entry("keySpec", json!("AES_256"));
     Ok(finish(state, event, result).await??)
 }
 
@@ -80,7 +87,10 @@ pub async fn wrap_data_key(
         data_key.expose(),
         context,
     );
-    let key_id = result.as_ref().ok().map(|(_, record)| record.key_id.as_str());
+    let key_id = result
+        .as_ref()
+        .ok()
+        .map(|(_, record)| record.key_id.as_str());
     let name = action.trim_start_matches("kms:");
     let event = key_use_event(state, ctx, name, key_id.or(Some(key_ref)), context, object);
     Ok(finish(state, event, result).await??)
@@ -116,7 +126,8 @@ fn key_use_event(
     context: &EncryptionContext,
     object: ObjectRef<'_>,
 ) -> AuditEvent {
-    let identity = UserIdentity::user(&ctx.principal, &state.config.server.account_id).invoked_by_s3();
+    let identity =
+        UserIdentity::user(&ctx.principal, &state.config.server.account_id).invoked_by_s3();
     let encryption_context: Map<String, Value> = context
         .iter()
         .map(|(k, v)| (k.to_string(), Value::from(v)))

@@ -227,7 +227,8 @@ async fn record_outcome(
     let event = match &result {
         Err(err) if s3::audit::is_denial(err) => s3::audit::denial_event(state, outline, err),
         Ok(response)
-            if response.status().is_success() && s3::audit::is_security_change(outline.operation) =>
+            if response.status().is_success()
+                && s3::audit::is_security_change(outline.operation) =>
         {
             s3::audit::change_event(state, outline)
         }
