@@ -146,45 +146,74 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Audit { .. } => Err("handled in main".into()),
         Command::Kms { config, command } => {
             let config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
-            let kms = AppState::open_key_manager(&config).map_err(|e| e.to_string())?;
-            match command {
-                KmsCommand::DefaultKey => {
-                    let id = match &config.kms.default_key_id {
-                        Some(key_ref) => {
-                            kms.describe_key(key_ref).map_err(|e| e.to_string())?.key_id
-                        }
-                        None => kms.ensure_default_key().map_err(|e| e.to_string())?,
-                    };
-                    println!("{}", kms.key_arn(&id));
-                }
-                KmsCommand::CreateKey { description } => {
-                    let record = kms
-                        .create_key(s3seal::kms::NewKey::symmetric(&description))
-                        .map_err(|e| e.to_string())?;
-                    println!("{}", kms.key_arn(&record.key_id));
-                }
-                KmsCommand::ListKeys => {
-                    for key in kms.list_keys().map_err(|e| e.to_string())? {
-                        println!(
-                            "{}\t{}\t{}",
-                            kms.key_arn(&key.key_id),
-                            key.state.as_str(),
-                            key.description
-                        );
-                    }
-                }
-                KmsCommand::DisableKey { key_id } => {
-                    kms.set_key_state(&key_id, KeyState::Disabled)
-                        .map_err(|e| e.to_string())?;
-                }
-                KmsCommand::EnableKey { key_id } => {
-                    kms.set_key_state(&key_id, KeyState::Enabled)
-                        .map_err(|e| e.to_string())?;
-                }
-            }
-            Ok(())
+            let (kms, audit) =
+                AppState::open_for_key_changes(&config).map_err(|e| e.to_string())?;
+            let outcome = run_kms_command(&config, &kms, &audit, command);
+            audit.close().map_err(|e| e.to_string())?;
+            outcome
         }
     }
+}
+
+/// Runs one `s3seal kms` command; changes to keys are audited as the
+/// operator's (`userIdentity.invokedBy: s3seal-cli`).
+fn run_kms_command(
+    config: &Config,
+    kms: &s3seal::kms::KeyManager,
+    audit: &s3seal::audit::AuditLog,
+    command: KmsCommand,
+) -> Result<(), String> {
+    let record_change = |name: &str, key_id: &str| {
+        let event = s3seal::audit::AuditEvent::api_call(
+            s3seal::audit::event::KMS_SOURCE,
+            name,
+            kms.region(),
+            kms.account_id(),
+            s3seal::audit::UserIdentity::service("s3seal-cli"),
+            &s3seal::audit::RequestOrigin::default(),
+        )
+        .with_resource(s3seal::audit::event::KMS_KEY_RESOURCE, kms.key_arn(key_id));
+        audit.record_blocking(event).map_err(|e| e.to_string())
+    };
+    match command {
+        KmsCommand::DefaultKey => {
+            let id = match &config.kms.default_key_id {
+                Some(key_ref) => kms.describe_key(key_ref).map_err(|e| e.to_string())?.key_id,
+                None => kms.ensure_default_key().map_err(|e| e.to_string())?,
+            };
+            println!("{}", kms.key_arn(&id));
+        }
+        KmsCommand::CreateKey { description } => {
+            let record = kms
+                .create_key(s3seal::kms::NewKey::symmetric(&description))
+                .map_err(|e| e.to_string())?;
+            record_change("CreateKey", &record.key_id)?;
+            println!("{}", kms.key_arn(&record.key_id));
+        }
+        KmsCommand::ListKeys => {
+            for key in kms.list_keys().map_err(|e| e.to_string())? {
+                println!(
+                    "{}\t{}\t{}",
+                    kms.key_arn(&key.key_id),
+                    key.state.as_str(),
+                    key.description
+                );
+            }
+        }
+        KmsCommand::DisableKey { key_id } => {
+            let record = kms
+                .set_key_state(&key_id, KeyState::Disabled)
+                .map_err(|e| e.to_string())?;
+            record_change("DisableKey", &record.key_id)?;
+        }
+        KmsCommand::EnableKey { key_id } => {
+            let record = kms
+                .set_key_state(&key_id, KeyState::Enabled)
+                .map_err(|e| e.to_string())?;
+            record_change("EnableKey", &record.key_id)?;
+        }
+    }
+    Ok(())
 }
 
 fn init_logging(config: &Config) -> Result<(), String> {

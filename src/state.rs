@@ -35,6 +35,15 @@ impl AppState {
         Self::key_manager(config, Self::open_store(config)?)
     }
 
+    /// For the offline tools that change keys: the key service and the audit
+    /// log their changes go to.
+    pub fn open_for_key_changes(config: &Config) -> Result<(KeyManager, AuditLog), StartupError> {
+        let store = Self::open_store(config)?;
+        let kms = Self::key_manager(config, store.clone())?;
+        let audit = Self::open_audit_log(config, &kms, store)?;
+        Ok((kms, audit))
+    }
+
     fn open_store(config: &Config) -> Result<Arc<Store>, StartupError> {
         Ok(Arc::new(
             Store::open(&config.store.path).map_err(|e| StartupError(e.to_string()))?,

@@ -145,6 +145,22 @@ fn audit_log_records_verifies_and_answers_queries() {
 
     check_verify(&dir);
     check_query(&dir, &bucket, &key_arn);
+    check_offline_change(&dir, &key_arn);
+}
+
+/// The operator's offline key commands are audited too, continuing the chain
+/// in a new file.
+fn check_offline_change(dir: &Path, key_arn: &str) {
+    let out = s3seal_cli(dir, &["kms", "disable-key", key_arn]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let last = events(dir).pop().unwrap();
+    assert_eq!(last["eventName"], "DisableKey");
+    assert_eq!(last["userIdentity"]["invokedBy"], "s3seal-cli");
+    assert_eq!(last["resources"][0]["ARN"], key_arn);
+    assert_eq!(audit_files(dir).len(), 2);
+    let (passed, text) = verify(dir, &dir.join("audit"));
+    assert!(passed, "{text}");
+    assert!(text.contains("2 files"), "{text}");
 }
 
 fn check_key_uses(events: &[Value], bucket: &str) {
