@@ -1,4 +1,5 @@
-//! The `s3seal` command: run the proxy, and offline key-store tools.
+//! The `s3seal` command: run the proxy, offline key-store tools, and the
+//! bucket tools that work through a running s3seal (`s3seal::tools`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +52,15 @@ enum Command {
         #[arg(long, env = "S3SEAL_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Seal plaintext objects in place, through a running s3seal (resumable,
+    /// safe under concurrent writes).
+    Migrate(s3seal::tools::cli::MigrateArgs),
+    /// Re-wrap sealed objects' data keys under their key's current version or
+    /// another key (--to-key), through a running s3seal; data is not rewritten.
+    Rewrap(s3seal::tools::cli::RewrapArgs),
+    /// Read objects (all, or a sample) through a running s3seal and report any
+    /// that fail to decrypt, are truncated, or are still plaintext.
+    Verify(s3seal::tools::cli::VerifyArgs),
 }
 
 #[derive(Subcommand)]
@@ -72,8 +82,14 @@ enum KmsCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    let result = match cli.command {
+        Command::Migrate(args) => s3seal::tools::cli::migrate(args),
+        Command::Rewrap(args) => s3seal::tools::cli::rewrap(args),
+        Command::Verify(args) => s3seal::tools::cli::verify(args),
+        command => run(command).map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
         Err(message) => {
             eprintln!("s3seal: {message}");
             ExitCode::FAILURE
@@ -81,8 +97,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), String> {
-    match cli.command {
+fn run(command: Command) -> Result<(), String> {
+    match command {
         Command::GenerateRootKey => {
             let mut key = zeroize::Zeroizing::new([0u8; 32]);
             getrandom::fill(key.as_mut()).map_err(|e| e.to_string())?;
@@ -165,6 +181,9 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
             }
             Ok(())
+        }
+        Command::Migrate(_) | Command::Rewrap(_) | Command::Verify(_) => {
+            unreachable!("the bucket tools are dispatched in main")
         }
     }
 }
