@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use s3seal::config::Config;
 use s3seal::kms::KeyState;
 use s3seal::state::AppState;
+use s3seal::tools::cli::ToolCommand;
 
 #[derive(Parser)]
 #[command(
@@ -24,6 +25,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Local(LocalCommand),
+    /// The bucket tools: clients of a running s3seal.
+    #[command(flatten)]
+    Tool(Box<ToolCommand>),
+}
+
+/// The proxy itself, and tools that work on its files.
+#[derive(Subcommand)]
+enum LocalCommand {
     /// Run the proxy.
     Serve {
         /// TOML config file; every key can also come from S3SEAL_* variables.
@@ -52,15 +63,6 @@ enum Command {
         #[arg(long, env = "S3SEAL_CONFIG")]
         config: Option<PathBuf>,
     },
-    /// Seal plaintext objects in place, through a running s3seal (resumable,
-    /// safe under concurrent writes).
-    Migrate(s3seal::tools::cli::MigrateArgs),
-    /// Re-wrap sealed objects' data keys under their key's current version or
-    /// another key (--to-key), through a running s3seal; data is not rewritten.
-    Rewrap(s3seal::tools::cli::RewrapArgs),
-    /// Read objects (all, or a sample) through a running s3seal and report any
-    /// that fail to decrypt, are truncated, or are still plaintext.
-    Verify(s3seal::tools::cli::VerifyArgs),
 }
 
 #[derive(Subcommand)]
@@ -83,10 +85,8 @@ enum KmsCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Migrate(args) => s3seal::tools::cli::migrate(args),
-        Command::Rewrap(args) => s3seal::tools::cli::rewrap(args),
-        Command::Verify(args) => s3seal::tools::cli::verify(args),
-        command => run(command).map(|()| ExitCode::SUCCESS),
+        Command::Local(command) => run(command).map(|()| ExitCode::SUCCESS),
+        Command::Tool(tool) => tool.run(),
     };
     match result {
         Ok(code) => code,
@@ -97,9 +97,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> Result<(), String> {
+fn run(command: LocalCommand) -> Result<(), String> {
     match command {
-        Command::GenerateRootKey => {
+        LocalCommand::GenerateRootKey => {
             let mut key = zeroize::Zeroizing::new([0u8; 32]);
             getrandom::fill(key.as_mut()).map_err(|e| e.to_string())?;
             println!(
@@ -108,7 +108,7 @@ fn run(command: Command) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::Serve { config } => {
+        LocalCommand::Serve { config } => {
             let config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
             init_logging(&config)?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -121,7 +121,7 @@ fn run(command: Command) -> Result<(), String> {
                 s3seal::server::run(state).await.map_err(|e| e.to_string())
             })
         }
-        Command::HsmCreateRootKey { config } => {
+        LocalCommand::HsmCreateRootKey { config } => {
             let config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
             let (location, pin) = config
                 .kms
@@ -134,7 +134,7 @@ fn run(command: Command) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::ResetIndex { config } => {
+        LocalCommand::ResetIndex { config } => {
             let config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
             let store =
                 s3seal::store::Store::open(&config.store.path).map_err(|e| e.to_string())?;
@@ -142,7 +142,7 @@ fn run(command: Command) -> Result<(), String> {
             println!("dropped {dropped} index entries and layout records");
             Ok(())
         }
-        Command::Kms { config, command } => {
+        LocalCommand::Kms { config, command } => {
             let config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
             let kms = AppState::open_key_manager(&config).map_err(|e| e.to_string())?;
             match command {
@@ -181,9 +181,6 @@ fn run(command: Command) -> Result<(), String> {
                 }
             }
             Ok(())
-        }
-        Command::Migrate(_) | Command::Rewrap(_) | Command::Verify(_) => {
-            unreachable!("the bucket tools are dispatched in main")
         }
     }
 }

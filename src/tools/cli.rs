@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Args;
+use clap::{Args, Subcommand};
 
 use super::migrate::MigrateOptions;
 use super::report::Report;
@@ -27,10 +27,12 @@ pub struct ConnectionArgs {
     /// s3seal's config file, read only for the default --endpoint-url.
     #[arg(long, env = "S3SEAL_CONFIG")]
     pub config: Option<PathBuf>,
+    /// An s3seal client credential (not the upstream's).
     #[arg(long, env = "AWS_ACCESS_KEY_ID")]
     pub access_key_id: String,
     #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
     pub secret_access_key: String,
+    /// The region s3seal expects in signatures (server.region).
     #[arg(long, default_value = "us-east-1")]
     pub region: String,
 }
@@ -110,7 +112,32 @@ pub struct VerifyArgs {
     pub require_sealed: bool,
 }
 
-pub fn migrate(args: MigrateArgs) -> Result<ExitCode, String> {
+/// The tools' subcommands of `s3seal`.
+#[derive(Debug, Subcommand)]
+pub enum ToolCommand {
+    /// Seal plaintext objects in place, through a running s3seal (resumable,
+    /// safe under concurrent writes).
+    Migrate(MigrateArgs),
+    /// Re-wrap sealed objects' data keys under their key's current version or
+    /// another key (--to-key), through a running s3seal; data is not rewritten.
+    Rewrap(RewrapArgs),
+    /// Read objects (all, or a sample) through a running s3seal and report any
+    /// that fail to decrypt, are truncated, or are still plaintext.
+    Verify(VerifyArgs),
+}
+
+impl ToolCommand {
+    /// Runs the tool; the exit code tells whether every object settled.
+    pub fn run(self) -> Result<ExitCode, String> {
+        match self {
+            ToolCommand::Migrate(args) => migrate(args),
+            ToolCommand::Rewrap(args) => rewrap(args),
+            ToolCommand::Verify(args) => verify(args),
+        }
+    }
+}
+
+fn migrate(args: MigrateArgs) -> Result<ExitCode, String> {
     let options = MigrateOptions {
         kms_key_id: args.kms_key_id,
         dry_run: args.resume.dry_run,
@@ -123,13 +150,13 @@ pub fn migrate(args: MigrateArgs) -> Result<ExitCode, String> {
     finish(block_on(run::migrate(run, options))?, report_file)
 }
 
-pub fn rewrap(args: RewrapArgs) -> Result<ExitCode, String> {
+fn rewrap(args: RewrapArgs) -> Result<ExitCode, String> {
     let report_file = args.scan.report.clone();
     let run = run_options(args.scan, Some(args.resume))?;
     finish(block_on(run::rewrap(run, args.to_key))?, report_file)
 }
 
-pub fn verify(args: VerifyArgs) -> Result<ExitCode, String> {
+fn verify(args: VerifyArgs) -> Result<ExitCode, String> {
     let selection = match (args.sample, args.fraction) {
         (Some(n), _) => Selection::Sample(n),
         (None, Some(f)) if (0.0..=1.0).contains(&f) => Selection::Fraction(f),

@@ -24,7 +24,7 @@ pub struct PartRange {
 }
 
 impl PartRange {
-    pub fn len(&self) -> u64 {
+    pub fn byte_count(&self) -> u64 {
         self.last - self.first + 1
     }
 }
@@ -121,7 +121,7 @@ impl MultipartCopy<'_> {
                 upload_id,
                 part.number,
                 body,
-                part.len(),
+                part.byte_count(),
             )
             .await
     }
@@ -136,7 +136,7 @@ mod tests {
     #[test]
     fn parts_cover_the_object_exactly() {
         let parts = plan_parts(12 * MIB + 1, 5 * MIB);
-        let lens: Vec<u64> = parts.iter().map(PartRange::len).collect();
+        let lens: Vec<u64> = parts.iter().map(PartRange::byte_count).collect();
         assert_eq!(lens, [5 * MIB, 5 * MIB, 2 * MIB + 1]);
         assert_eq!(parts[2].number, 3);
         assert_eq!(parts[2].last, 12 * MIB);
@@ -145,7 +145,7 @@ mod tests {
 
     #[test]
     fn parts_respect_s3_limits() {
-        assert_eq!(plan_parts(20 * MIB, 1)[0].len(), 5 * MIB);
+        assert_eq!(plan_parts(20 * MIB, 1)[0].byte_count(), 5 * MIB);
         let huge = 5 * 1024 * 1024 * MIB; // 5 TiB
         assert!(plan_parts(huge, 5 * MIB).len() as u64 <= MAX_PARTS);
         assert!(plan_parts(0, 5 * MIB).is_empty());

@@ -90,17 +90,23 @@ impl Progress {
         )
     }
 
-    /// `progress: 120/500+ objects, 3.0 MiB/12.0 MiB, 1.2 MiB/s`.
+    /// `progress: 120/500 objects, 3.0 MiB/12.0 MiB, 1.2 MiB/s, ETA 8 s`.
     fn line(&self) -> String {
         let seconds = self.started.elapsed().as_secs_f64().max(0.001);
-        let rate = (self.done_bytes as f64 / seconds) as u64;
-        format!(
+        let rate = self.done_bytes as f64 / seconds;
+        let mut line = format!(
             "progress: {}, {}/{}, {}/s",
             self.objects(),
             human_bytes(self.done_bytes),
             human_bytes(self.listed_bytes),
-            human_bytes(rate)
-        )
+            human_bytes(rate as u64)
+        );
+        // Before the listing ends the total is unknown, and so is the ETA.
+        if self.listing_finished && rate > 0.0 {
+            let left = self.listed_bytes.saturating_sub(self.done_bytes) as f64 / rate;
+            line.push_str(&format!(", ETA {} s", left.ceil() as u64));
+        }
+        line
     }
 }
 

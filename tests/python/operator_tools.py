@@ -19,6 +19,7 @@ import os
 import sys
 
 import boto3
+import botocore
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
@@ -95,7 +96,17 @@ def populate(bucket, count, manifest_path):
     etags = [s3.head_object(Bucket=bucket, Key=k)["ETag"] for k in multipart]
     assert all("-" in e for e in etags), etags
     return {"objects": len(manifest), "multipart": multipart,
-            "bytes": sum(v["size"] for v in manifest.values())}
+            "bytes": sum(v["size"] for v in manifest.values()), "tagging": tag(s3, bucket)}
+
+
+def tag(s3, bucket):
+    """Tags obj-0007 if the upstream implements tagging; returns "ok" or its error code."""
+    try:
+        s3.put_object_tagging(Bucket=bucket, Key="obj-0007",
+                              Tagging={"TagSet": [{"Key": "team", "Value": "a b&c"}]})
+    except botocore.exceptions.ClientError as e:
+        return e.response["Error"]["Code"]
+    return "ok"
 
 
 def check(bucket, manifest_path):
@@ -106,7 +117,8 @@ def check(bucket, manifest_path):
     def check_one(item):
         key, want = item
         head = s3.head_object(Bucket=bucket, Key=key)
-        assert head.get("ServerSideEncryption") == "aws:kms", (key, head)
+        # The bucket has no default encryption: s3seal's default (SSE-S3 semantics).
+        assert head.get("ServerSideEncryption") == "AES256", (key, head)
         assert head["ContentLength"] == want["size"], (key, head)
         assert head.get("Metadata", {}) == want.get("Metadata", {}), (key, head)
         for field in ["ContentType", "CacheControl", "ContentDisposition"]:
@@ -117,6 +129,8 @@ def check(bucket, manifest_path):
         stored = raw.head_object(Bucket=bucket, Key=key)
         assert "s3seal-format" in stored["Metadata"], (key, stored)
         assert stored["ContentLength"] > want["size"], (key, stored)
+        # Objects above the test's multipart threshold were copied part by part.
+        assert ("s3seal-mpu" in stored["Metadata"]) == (want["size"] > 8 * MIB), (key, stored)
         return key
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
