@@ -485,4 +485,17 @@ fn verify_reads_everything_and_names_a_corrupted_object() {
 
     let (_, report, _) = tool_report(&s3seal, dir.path(), &["verify", &target, "--sample", "3"]);
     assert_eq!(report["listed"], 3, "{report}");
+
+    // Without --endpoint-url, the endpoint is server.listen of --config; a
+    // prefix narrows the run.
+    let out = Command::new(env!("CARGO_BIN_EXE_s3seal"))
+        .args(["verify", &format!("s3://{b}/pla"), "--config"])
+        .arg(s3seal.dir.join("s3seal.toml"))
+        .env("AWS_ACCESS_KEY_ID", CLIENT_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", CLIENT_SECRET)
+        .output()
+        .unwrap();
+    let summary = ok(&out);
+    assert!(summary.contains("1 objects listed"), "{summary}");
+    assert!(summary.contains("still plaintext: 1"), "{summary}");
 }

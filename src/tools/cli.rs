@@ -217,6 +217,12 @@ fn endpoint_from_config(config: Option<&std::path::Path>) -> Result<String, Stri
 }
 
 fn block_on<F: Future<Output = Result<Report, ToolError>>>(run: F) -> Result<Report, String> {
+    // Warnings only (e.g. an upload that could not be aborted): per-object
+    // results go to the report, and stderr carries the progress.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
