@@ -42,6 +42,10 @@ impl ResumePoint {
     /// Records that the object at listing position `seq` finished; returns
     /// whether the resume point moved.
     pub fn finished(&mut self, seq: u64, key: &str, done: bool) -> bool {
+        if self.blocked {
+            // Nothing past the failure can count any more: keep no memory of it.
+            return false;
+        }
         self.finished.insert(seq, (key.to_string(), done));
         let mut moved = false;
         while !self.blocked {
@@ -50,6 +54,7 @@ impl ResumePoint {
             };
             if !done {
                 self.blocked = true;
+                self.finished.clear();
                 break;
             }
             self.done_through = Some(key);
@@ -185,6 +190,7 @@ mod tests {
         assert_eq!(p.done_through(), Some("a"));
         assert!(!p.finished(3, "d", true));
         assert_eq!(p.done_through(), Some("a"));
+        assert!(p.finished.is_empty());
     }
 
     #[test]

@@ -69,6 +69,8 @@ impl ObjectTask for Migrator {
         match self.migrate(&object.key).await {
             Ok(outcome) => outcome,
             Err(ToolError::Changed) => Outcome::Changed,
+            // Deleted after its HEAD: there is nothing left to seal.
+            Err(ToolError::Status { status: 404, .. }) => Outcome::Vanished,
             Err(err) => Outcome::Failed(err.to_string()),
         }
     }
