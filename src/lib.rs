@@ -19,7 +19,8 @@
 //!
 //! State (KMS keys, aliases, settings, the object index, multipart uploads and
 //! layouts) lives in [`store`]; configuration in [`config`]; counters for
-//! Prometheus in [`metrics`].
+//! Prometheus in [`metrics`]. The operator's bucket tools (`s3seal migrate`,
+//! `rewrap`, `verify`) are S3 clients of a running s3seal, in [`tools`].
 
 pub mod audit;
 pub mod auth;
@@ -36,4 +37,5 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod tools;
 pub mod upstream;

@@ -1,4 +1,5 @@
-//! The `s3seal` command: run the proxy, and offline key-store tools.
+//! The `s3seal` command: run the proxy, offline key-store tools, and the
+//! bucket tools that work through a running s3seal (`s3seal::tools`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +10,7 @@ use clap::{Parser, Subcommand};
 use s3seal::config::Config;
 use s3seal::kms::KeyState;
 use s3seal::state::AppState;
+use s3seal::tools::cli::ToolCommand;
 
 #[derive(Parser)]
 #[command(
@@ -23,6 +25,23 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Local(LocalCommand),
+    /// The bucket tools: clients of a running s3seal.
+    #[command(flatten)]
+    Tool(Box<ToolCommand>),
+    /// Audit log tools: verify the chain and signatures, query events.
+    Audit {
+        #[arg(long, env = "S3SEAL_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: s3seal::audit::cli::AuditCommand,
+    },
+}
+
+/// The proxy itself, and tools that work on its files.
+#[derive(Subcommand)]
+enum LocalCommand {
     /// Run the proxy.
     Serve {
         /// TOML config file; every key can also come from S3SEAL_* variables.
@@ -35,13 +54,6 @@ enum Command {
         config: Option<PathBuf>,
         #[command(subcommand)]
         command: KmsCommand,
-    },
-    /// Audit log tools: verify the chain and signatures, query events.
-    Audit {
-        #[arg(long, env = "S3SEAL_CONFIG", global = true)]
-        config: Option<PathBuf>,
-        #[command(subcommand)]
-        command: s3seal::audit::cli::AuditCommand,
     },
     /// Print a fresh random root key (base64), for S3SEAL_KMS_ROOT_KEY or a key file.
     GenerateRootKey,
@@ -79,18 +91,23 @@ enum KmsCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Audit { config, command } = cli.command {
-        return match s3seal::audit::cli::run(config.as_deref(), command) {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => ExitCode::from(1),
-            Err(message) => {
-                eprintln!("s3seal: {message}");
-                ExitCode::from(2)
+    let result = match cli.command {
+        Command::Local(command) => run(command).map(|()| ExitCode::SUCCESS),
+        Command::Tool(tool) => tool.run(),
+        // 0 intact, 1 tampered, 2 cannot tell.
+        Command::Audit { config, command } => {
+            match s3seal::audit::cli::run(config.as_deref(), command) {
+                Ok(true) => Ok(ExitCode::SUCCESS),
+                Ok(false) => Ok(ExitCode::from(1)),
+                Err(message) => {
+                    eprintln!("s3seal: {message}");
+                    Ok(ExitCode::from(2))
+                }
             }
-        };
-    }
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        }
+    };
+    match result {
+        Ok(code) => code,
         Err(message) => {
             eprintln!("s3seal: {message}");
             ExitCode::FAILURE
@@ -98,9 +115,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), String> {
-    match cli.command {
-        Command::GenerateRootKey => {
+fn run(command: LocalCommand) -> Result<(), String> {
+    match command {
+        LocalCommand::GenerateRootKey => {
             let mut key = zeroize::Zeroizing::new([0u8; 32]);
             getrandom::fill(key.as_mut()).map_err(|e| e.to_string())?;
             println!(
@@ -109,7 +126,7 @@ fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::Serve { config } => {
+        LocalCommand::Serve { config } => {
             let config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
             init_logging(&config)?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -122,7 +139,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 s3seal::server::run(state).await.map_err(|e| e.to_string())
             })
         }
-        Command::HsmCreateRootKey { config } => {
+        LocalCommand::HsmCreateRootKey { config } => {
             let config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
             let (location, pin) = config
                 .kms
@@ -135,7 +152,7 @@ fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::ResetIndex { config } => {
+        LocalCommand::ResetIndex { config } => {
             let config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
             let store =
                 s3seal::store::Store::open(&config.store.path).map_err(|e| e.to_string())?;
@@ -143,8 +160,7 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("dropped {dropped} index entries and layout records");
             Ok(())
         }
-        Command::Audit { .. } => Err("handled in main".into()),
-        Command::Kms { config, command } => {
+        LocalCommand::Kms { config, command } => {
             let config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
             let (kms, audit) =
                 AppState::open_for_key_changes(&config).map_err(|e| e.to_string())?;

@@ -152,7 +152,11 @@ fn audit_log_records_verifies_and_answers_queries() {
 /// in a new file.
 fn check_offline_change(dir: &Path, key_arn: &str) {
     let out = s3seal_cli(dir, &["kms", "disable-key", key_arn]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let last = events(dir).pop().unwrap();
     assert_eq!(last["eventName"], "DisableKey");
     assert_eq!(last["userIdentity"]["invokedBy"], "s3seal-cli");

@@ -738,6 +738,11 @@ pub async fn update_object_encryption(
             .unwrap_or(current.bucket_key_enabled),
         ..current.clone()
     };
+    // Already wrapped so: nothing to copy, which makes re-keying a bucket
+    // idempotent and cheap to resume (the keys were still used, and audited).
+    if wraps_alike(&current, &metadata) {
+        return Ok(update_encryption_done());
+    }
     let mut headers = copied_object_headers(&head);
     // Only the version that was read may be replaced.
     if let Some(etag) = head.get(http::header::ETAG) {
@@ -761,10 +766,23 @@ pub async fn update_object_encryption(
             },
         );
     }
+    Ok(update_encryption_done())
+}
+
+/// Whether `target` describes the same wrapping as `current`: the same key
+/// version and encryption settings (the wrapped blobs differ by their IVs).
+fn wraps_alike(current: &SealedObjectMetadata, target: &SealedObjectMetadata) -> bool {
+    current.kms_key_id == target.kms_key_id
+        && current.kms_key_version == target.kms_key_version
+        && current.sse == target.sse
+        && current.bucket_key_enabled == target.bucket_key_enabled
+}
+
+fn update_encryption_done() -> Response<ProxyBody> {
     let mut out = Response::new(body::empty());
     out.headers_mut()
         .insert(http::header::CONTENT_LENGTH, HeaderValue::from(0));
-    Ok(out)
+    out
 }
 
 /// The indexed plaintext size of the object version `head` describes.

@@ -8,6 +8,7 @@
 //!   because their credentials are in the form;
 //! - [`object_get`]: GetObject / HeadObject (whole, ranges, parts), unsealing on the way back;
 //! - [`multipart`]: multipart uploads, sealed part by part;
+//! - [`write_conditions`]: `If-Match` / `If-None-Match` on writes, checked by s3seal too;
 //! - [`copy`]: CopyObject, UploadPartCopy and UpdateObjectEncryption (re-wrapping data keys);
 //! - [`layouts`]: where the streams of a sealed object lie (recorded or rebuilt);
 //! - [`listing`]: object listings, rewritten to plaintext sizes (from the [`object_index`]);
@@ -43,6 +44,7 @@ pub mod route;
 pub mod sse;
 pub mod tags;
 pub mod upstream_response;
+pub mod write_conditions;
 pub mod xml;
 
 use http::Response;

@@ -28,6 +28,7 @@ use super::object_put::{SealedUpload, StreamSealing};
 use super::passthrough::{exchange, read_completion_body, read_small_body, send};
 use super::sse;
 use super::upstream_response;
+use super::write_conditions::WriteConditions;
 use super::xml::{self, CompleteMultipartUpload};
 use crate::body::{self, ProxyBody};
 use crate::error::{S3Error, S3ErrorCode};
@@ -346,6 +347,9 @@ pub async fn complete(
     checksums::check_declared_object_checksum(&parts.headers, object_checksum.as_ref())?;
 
     let upstream_body = requested.upstream_body()?;
+    WriteConditions::from_headers(&parts.headers)?
+        .check(state, bucket, key)
+        .await?;
     let mut forwarded = parts;
     forwarded.headers = forward_request_headers(&forwarded.headers, Forward::SealedWrite);
     let response = send(state, ctx, forwarded, upstream_body.into()).await?;

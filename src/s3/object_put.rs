@@ -14,6 +14,7 @@ use super::headers::{Forward, forward_request_headers};
 use super::object_index::IndexEntry;
 use super::sse::{self, SseRequest};
 use super::upstream_response;
+use super::write_conditions::WriteConditions;
 use crate::body::{self, FailureSlot, ProxyBody};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::integrity::{DeclaredChecksum, DeclaredDigests, VerifyingBody};
@@ -70,6 +71,10 @@ pub async fn put_object(
         body: body::empty(),
         payload: UpstreamPayload::Unsigned,
     };
+    // Checked last, just before the upload goes out (see write_conditions).
+    WriteConditions::from_headers(&parts.headers)?
+        .check(state, bucket, key)
+        .await?;
     let failure = FailureSlot::default();
     let body = ctx.object_body(body, &failure);
     let sealing = StreamSealing {
