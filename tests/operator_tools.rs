@@ -498,4 +498,11 @@ fn verify_reads_everything_and_names_a_corrupted_object() {
     let summary = ok(&out);
     assert!(summary.contains("1 objects listed"), "{summary}");
     assert!(summary.contains("still plaintext: 1"), "{summary}");
+
+    // A listing that fails is reported, and fails the run.
+    let missing = format!("s3://{b}-missing");
+    let (code, report, _) = tool_report(&s3seal, dir.path(), &["verify", &missing]);
+    assert_eq!(code, 1, "{report}");
+    let error = report["listing_error"].as_str().unwrap_or_default();
+    assert!(error.contains("NoSuchBucket"), "{report}");
 }

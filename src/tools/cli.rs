@@ -238,7 +238,7 @@ fn finish(report: Report, report_file: Option<PathBuf>) -> Result<ExitCode, Stri
         let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
         std::fs::write(&path, json).map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    Ok(if !report.failed.is_empty() {
+    Ok(if report.has_failures() {
         ExitCode::FAILURE
     } else if !report.changed.is_empty() {
         ExitCode::from(EXIT_CHANGED)

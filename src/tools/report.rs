@@ -74,6 +74,8 @@ pub struct Report {
     /// Changed during the run and skipped: a re-run handles them.
     pub changed: Vec<String>,
     pub failed: Vec<Failure>,
+    /// The listing broke off: objects past this point were not seen.
+    pub listing_error: Option<String>,
     pub duration_seconds: f64,
     #[serde(skip)]
     wording: Wording,
@@ -94,6 +96,7 @@ impl Report {
             vanished: 0,
             changed: Vec::new(),
             failed: Vec::new(),
+            listing_error: None,
             duration_seconds: 0.0,
             wording,
         }
@@ -118,9 +121,14 @@ impl Report {
         self.duration_seconds = (duration.as_secs_f64() * 1000.0).round() / 1000.0;
     }
 
-    /// Whether every listed object is settled (nothing failed or changed).
+    /// Whether the whole target was listed and every object settled.
     pub fn is_complete(&self) -> bool {
-        self.failed.is_empty() && self.changed.is_empty()
+        self.listing_error.is_none() && self.failed.is_empty() && self.changed.is_empty()
+    }
+
+    /// Whether anything failed, the listing included.
+    pub fn has_failures(&self) -> bool {
+        self.listing_error.is_some() || !self.failed.is_empty()
     }
 
     /// The human summary for stdout.
@@ -159,6 +167,11 @@ impl Report {
                 self.changed.len()
             ));
             lines.extend(self.changed.iter().map(|k| format!("    {k}")));
+        }
+        if let Some(error) = &self.listing_error {
+            lines.push(format!(
+                "  the listing failed, later keys were not seen: {error}"
+            ));
         }
         lines.push(format!("  failed: {}", self.failed.len()));
         lines.extend(
@@ -235,6 +248,19 @@ mod tests {
         r.record("k", Outcome::WouldDo { bytes: 10 });
         assert!(r.is_complete());
         assert!(r.summary().contains("would be migrated: 1 objects, 10 B"));
+    }
+
+    #[test]
+    fn a_broken_listing_is_a_failure() {
+        let mut r = Report::new(MIGRATE, "s3://b/".into(), false);
+        r.listing_error = Some("ListObjectsV2 answered 500".into());
+        assert!(!r.is_complete());
+        assert!(r.has_failures());
+        assert!(
+            r.summary().contains(
+                "the listing failed, later keys were not seen: ListObjectsV2 answered 500"
+            )
+        );
     }
 
     #[test]

@@ -89,6 +89,8 @@ enum Event {
 
 /// Runs `task` over every object of `listing`, at most `concurrency` at a
 /// time, recording outcomes in `report` and the resume point in `checkpoint`.
+/// A listing that breaks off is recorded in the report too: what was done
+/// until then still counts, and the checkpoint keeps it.
 pub async fn run<L: Listing, T: ObjectTask>(
     listing: L,
     task: Arc<T>,
@@ -101,7 +103,6 @@ pub async fn run<L: Listing, T: ObjectTask>(
     tokio::spawn(produce(listing, task, concurrency.max(1), events));
     let mut progress = Progress::new();
     let mut resume = ResumePoint::default();
-    let mut listing_error = None;
     while let Some(event) = received.recv().await {
         match event {
             Event::Listed { bytes } => {
@@ -122,16 +123,12 @@ pub async fn run<L: Listing, T: ObjectTask>(
                     file.save(key, false)?;
                 }
             }
-            Event::ListingFailed(err) => listing_error = Some(err),
+            Event::ListingFailed(err) => report.listing_error = Some(err.to_string()),
             Event::ListingDone => progress.listing_finished(),
         }
     }
     progress.finish();
     report.set_duration(started.elapsed());
-    if let Some(err) = listing_error {
-        save_final(&mut checkpoint, &resume)?;
-        return Err(err);
-    }
     match checkpoint {
         Some(file) if report.is_complete() => file.remove(),
         mut checkpoint => save_final(&mut checkpoint, &resume),
