@@ -19,7 +19,8 @@
 //!
 //! State (KMS keys, aliases, settings, the object index, multipart uploads and
 //! layouts) lives in [`store`]; configuration in [`config`]; counters for
-//! Prometheus in [`metrics`]. The operator's bucket tools (`s3seal migrate`,
+//! Prometheus in [`metrics`]. Every key use and security decision is
+//! recorded, durably and tamper-evidently, in [`audit`]. The operator's bucket tools (`s3seal migrate`,
 //! `rewrap`, `verify`) are S3 clients of a running s3seal, in [`tools`].
 
 pub mod audit;
