@@ -55,13 +55,26 @@ fn events(dir: &Path) -> Vec<Value> {
 }
 
 /// The S3 and KMS calls of the test, run against a fresh s3seal; returns
-/// its (stopped) directory, the bucket and the created key's ARN.
-fn run_known_sequence() -> (PathBuf, String, String) {
+/// its (stopped) directory, the bucket, the created key's ARN and the
+/// request id the client got for its GetObject.
+fn run_known_sequence() -> (PathBuf, String, String, String) {
     let s3seal = S3seal::start();
     let bucket = make_bucket(&s3seal, "audit");
     let file = temp_file(&s3seal.dir, "object", SECRET_CONTENT.as_bytes());
     ok(&s3seal.put_file(&bucket, "doc.txt", &file, &[]));
-    ok(&s3seal.get_file(&bucket, "doc.txt", &s3seal.dir.join("back")));
+    let back = s3seal.dir.join("back");
+    let get = s3seal.aws(&[
+        "s3api",
+        "get-object",
+        "--bucket",
+        &bucket,
+        "--key",
+        "doc.txt",
+        back.to_str().unwrap(),
+        "--debug",
+    ]);
+    ok(&get);
+    let get_request_id = response_request_id(&String::from_utf8_lossy(&get.stderr));
     let key = json(&s3seal.aws(&["kms", "create-key", "--description", "audited"]));
     let key_arn = key["KeyMetadata"]["Arn"].as_str().unwrap().to_string();
     ok(&s3seal.aws(&[
@@ -106,12 +119,22 @@ fn run_known_sequence() -> (PathBuf, String, String) {
         &s3seal.put_file(&bucket, "denied/x", &file, &[]),
         "AccessDenied",
     );
-    (s3seal.stop(), bucket, key_arn)
+    (s3seal.stop(), bucket, key_arn, get_request_id)
+}
+
+/// The `x-amz-request-id` of the response in botocore's `--debug` output.
+fn response_request_id(debug: &str) -> String {
+    let marker = "'x-amz-request-id': '";
+    let start = debug
+        .rfind(marker)
+        .unwrap_or_else(|| panic!("no x-amz-request-id in the debug output:\n{debug}"))
+        + marker.len();
+    debug[start..].split('\'').next().unwrap().to_string()
 }
 
 #[test]
 fn audit_log_records_verifies_and_answers_queries() {
-    let (dir, bucket, key_arn) = run_known_sequence();
+    let (dir, bucket, key_arn, get_request_id) = run_known_sequence();
     let events = events(&dir);
     let names: Vec<&str> = events
         .iter()
@@ -131,6 +154,8 @@ fn audit_log_records_verifies_and_answers_queries() {
         "{events:#?}"
     );
     check_key_uses(&events[..2], &bucket);
+    // The client's request id, the audit event's and the access log's agree.
+    assert_eq!(events[1]["requestID"], get_request_id.as_str());
     check_kms_calls(&events[2..4], &key_arn);
     check_denials_and_changes(&events[4..], &bucket);
     // Nothing secret anywhere in the log.
