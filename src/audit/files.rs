@@ -5,7 +5,7 @@
 //! it is closed (rotation, shutdown, or the next start after a crash).
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 const PREFIX: &str = "audit-";
@@ -108,19 +108,17 @@ pub type FileLines = (Vec<Vec<u8>>, Option<Vec<u8>>);
 
 /// Every complete line of a file, and what follows the last newline.
 pub fn read_lines(path: &Path) -> std::io::Result<FileLines> {
-    let mut reader = BufReader::new(File::open(path)?);
-    let mut lines = Vec::new();
-    loop {
-        let mut line = Vec::new();
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            return Ok((lines, None));
-        }
-        if line.last() != Some(&b'\n') {
-            return Ok((lines, Some(line)));
-        }
-        line.pop();
-        lines.push(line);
-    }
+    let mut content = Vec::new();
+    BufReader::new(File::open(path)?).read_to_end(&mut content)?;
+    Ok(split_lines(&content))
+}
+
+/// [`read_lines`] of bytes already read.
+pub fn split_lines(content: &[u8]) -> FileLines {
+    let mut lines: Vec<Vec<u8>> = content.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+    // After the last newline: empty for a complete file, else a cut record.
+    let rest = lines.pop().filter(|rest| !rest.is_empty());
+    (lines, rest)
 }
 
 #[cfg(test)]

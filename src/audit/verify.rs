@@ -141,14 +141,25 @@ pub fn verify_files(
     paths: &[PathBuf],
     options: &VerifyOptions,
 ) -> Result<VerifyReport, AuditError> {
+    let mut logs = Vec::with_capacity(paths.len());
+    for path in paths {
+        let lines = files::read_lines(path)
+            .map_err(|e| AuditError::Io(format!("{}: {e}", path.display())))?;
+        logs.push((path.clone(), lines));
+    }
+    Ok(verify_logs(&logs, options))
+}
+
+/// [`verify_files`] of files already read and split into lines.
+pub fn verify_logs(logs: &[(PathBuf, files::FileLines)], options: &VerifyOptions) -> VerifyReport {
     let mut report = VerifyReport {
-        files: paths.len(),
+        files: logs.len(),
         ..Default::default()
     };
     let mut records = Vec::new();
-    for (index, path) in paths.iter().enumerate() {
-        let last_file = index + 1 == paths.len();
-        read_file(index, path, last_file, &mut records, &mut report)?;
+    for (index, (path, lines)) in logs.iter().enumerate() {
+        let last_file = index + 1 == logs.len();
+        read_file(index, path, lines, last_file, &mut records, &mut report);
     }
     report.records = records.len();
     check_chain(&records, &mut report);
@@ -160,18 +171,17 @@ pub fn verify_files(
             .push("digest signatures were not checked (no public key given)".into());
     }
     report.findings.sort_by_key(|f| f.order);
-    Ok(report)
+    report
 }
 
 fn read_file(
     index: usize,
     path: &Path,
+    (lines, rest): &files::FileLines,
     last_file: bool,
     records: &mut Vec<Record>,
     report: &mut VerifyReport,
-) -> Result<(), AuditError> {
-    let (lines, rest) =
-        files::read_lines(path).map_err(|e| AuditError::Io(format!("{}: {e}", path.display())))?;
+) {
     let first_in_file = records.len();
     for (number, line) in lines.iter().enumerate() {
         let location = Location {
@@ -225,7 +235,6 @@ fn read_file(
             order: last.order,
         });
     }
-    Ok(())
 }
 
 fn parse_record(line: &[u8]) -> Option<(ChainLink, Value)> {
