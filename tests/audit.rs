@@ -87,6 +87,31 @@ fn run_known_sequence() -> (PathBuf, String, String, String) {
         "--encryption-context",
         "purpose=audit-test",
     ]));
+    // A key policy that denies this very caller, then a refused key use.
+    let key_policy = r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::000000000000:root"},"Action":"kms:*","Resource":"*"},
+        {"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::000000000000:user/tester"},"Action":"kms:Encrypt","Resource":"*"}]}"#;
+    ok(&s3seal.aws(&[
+        "kms",
+        "put-key-policy",
+        "--key-id",
+        &key_arn,
+        "--policy-name",
+        "default",
+        "--policy",
+        key_policy,
+    ]));
+    fails_with(
+        &s3seal.aws(&[
+            "kms",
+            "encrypt",
+            "--key-id",
+            &key_arn,
+            "--plaintext",
+            KMS_PLAINTEXT_B64,
+        ]),
+        "AccessDenied",
+    );
     fails_with(
         &s3seal.aws_as(
             CLIENT_KEY,
@@ -147,6 +172,8 @@ fn audit_log_records_verifies_and_answers_queries() {
             "Decrypt",         // GetObject unsealed it
             "CreateKey",
             "Encrypt",
+            "PutKeyPolicy",
+            "Encrypt",   // refused by the key policy
             "PutObject", // refused: bad signature
             "PutBucketPolicy",
             "PutObject", // refused by the bucket policy
@@ -157,7 +184,8 @@ fn audit_log_records_verifies_and_answers_queries() {
     // The client's request id, the audit event's and the access log's agree.
     assert_eq!(events[1]["requestID"], get_request_id.as_str());
     check_kms_calls(&events[2..4], &key_arn);
-    check_denials_and_changes(&events[4..], &bucket);
+    check_key_policy_denial(&events[4..6], &key_arn);
+    check_denials_and_changes(&events[6..], &bucket);
     // Nothing secret anywhere in the log.
     let raw: String = audit_files(&dir)
         .iter()
@@ -238,6 +266,21 @@ fn check_kms_calls(events: &[Value], key_arn: &str) {
     assert_eq!(encrypt["responseElements"], Value::Null);
     assert_eq!(encrypt["resources"][0]["ARN"], key_arn);
     assert_eq!(encrypt["userIdentity"]["userName"], "tester");
+}
+
+fn check_key_policy_denial(events: &[Value], key_arn: &str) {
+    let (policy, denied) = (&events[0], &events[1]);
+    assert_eq!(policy["requestParameters"]["keyId"], key_arn);
+    assert!(
+        policy["requestParameters"]["policy"]
+            .as_str()
+            .unwrap()
+            .contains("Deny")
+    );
+    assert!(policy.get("errorCode").is_none());
+    assert_eq!(denied["errorCode"], "AccessDeniedException");
+    assert_eq!(denied["userIdentity"]["userName"], "tester");
+    assert_eq!(denied["resources"][0]["ARN"], key_arn);
 }
 
 fn check_denials_and_changes(events: &[Value], bucket: &str) {
@@ -366,12 +409,12 @@ fn check_query(dir: &Path, bucket: &str, key_arn: &str) {
     assert_eq!(names(&query(dir, &["--event", "decrypt"])), ["Decrypt"]);
     assert_eq!(
         names(&query(dir, &["--key", key_arn])),
-        ["CreateKey", "Encrypt"]
+        ["CreateKey", "Encrypt", "PutKeyPolicy", "Encrypt"]
     );
     let key_id = key_arn.rsplit('/').next().unwrap();
     assert_eq!(
         names(&query(dir, &["--key", key_id, "--event", "Encrypt"])),
-        ["Encrypt"]
+        ["Encrypt", "Encrypt"]
     );
     assert_eq!(
         names(&query(dir, &["--bucket", bucket])),
@@ -383,7 +426,7 @@ fn check_query(dir: &Path, bucket: &str, key_arn: &str) {
             "PutObject"
         ]
     );
-    assert_eq!(query(dir, &["--principal", "tester"]).len(), 6);
+    assert_eq!(query(dir, &["--principal", "tester"]).len(), 8);
     assert_eq!(query(dir, &["--since", "2999-01-01T00:00:00Z"]).len(), 0);
-    assert_eq!(query(dir, &["--until", "2999-01-01T00:00:00Z"]).len(), 7);
+    assert_eq!(query(dir, &["--until", "2999-01-01T00:00:00Z"]).len(), 9);
 }

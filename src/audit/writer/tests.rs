@@ -213,3 +213,21 @@ fn a_log_cut_back_while_stopped_is_noticed_at_start_and_by_verify() {
         report.findings
     );
 }
+
+#[test]
+fn files_also_rotate_by_age() {
+    let fixture = Fixture::new();
+    let every_batch = AuditConfig {
+        max_file_age_seconds: 0,
+        ..AuditConfig::default()
+    };
+    let log = fixture.open(&every_batch);
+    write(&log, 3);
+    log.close().unwrap();
+    // The first file holds one event and the digest that closed it, and so on.
+    assert_eq!(fixture.files().len(), 3, "{:?}", fixture.files());
+    for file in &fixture.files() {
+        assert_eq!(names(file), ["Decrypt", "digest"], "{file:?}");
+    }
+    assert!(fixture.verify(false).is_intact());
+}
