@@ -10,45 +10,13 @@
   check BUCKET KEY SIZE SEED   full GET and 50 random ranges of an existing object
 """
 import concurrent.futures
-import hashlib
 import json
-import os
 import random
 import sys
 
-import boto3
 import botocore
-from botocore.config import Config
 
-MIB = 1024 * 1024
-
-
-def client(endpoint, key, secret, region):
-    return boto3.client(
-        "s3", endpoint_url=endpoint, aws_access_key_id=key, aws_secret_access_key=secret,
-        region_name=region,
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1},
-                      max_pool_connections=16),
-    )
-
-
-def proxy():
-    return client(os.environ["S3SEAL_ENDPOINT"], os.environ["S3SEAL_KEY"], os.environ["S3SEAL_SECRET"],
-                  os.environ["S3SEAL_REGION"])
-
-
-def upstream():
-    return client(os.environ["UPSTREAM_ENDPOINT"], os.environ["UPSTREAM_KEY"], os.environ["UPSTREAM_SECRET"],
-                  "garage")
-
-
-def data(n, seed):
-    out = bytearray()
-    block = hashlib.sha256(str(seed).encode()).digest()
-    while len(out) < n:
-        block = hashlib.sha256(block).digest()
-        out += block * 64
-    return bytes(out[:n])
+from s3clients import MIB, data, proxy, upstream
 
 
 def error_code(fn):
