@@ -457,14 +457,7 @@ fn default_bucket_encryption_applies_to_uploads_without_headers() {
         "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn},
         "BucketKeyEnabled": true
     }]});
-    ok(&s3seal.aws(&[
-        "s3api",
-        "put-bucket-encryption",
-        "--bucket",
-        &b,
-        "--server-side-encryption-configuration",
-        &config.to_string(),
-    ]));
+    ok(&s3seal.put_bucket_encryption(&b, &config));
     let got = json(&s3seal.aws(&["s3api", "get-bucket-encryption", "--bucket", &b]));
     let rule = &got["ServerSideEncryptionConfiguration"]["Rules"][0];
     assert_eq!(
@@ -502,14 +495,7 @@ fn default_bucket_encryption_applies_to_uploads_without_headers() {
     let bogus = serde_json::json!({"Rules": [{"ApplyServerSideEncryptionByDefault": {
         "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "arn:aws:kms:us-east-1:000000000000:key/00000000-0000-4000-8000-000000000000"}}]});
     fails_with(
-        &s3seal.aws(&[
-            "s3api",
-            "put-bucket-encryption",
-            "--bucket",
-            &b,
-            "--server-side-encryption-configuration",
-            &bogus.to_string(),
-        ]),
+        &s3seal.put_bucket_encryption(&b, &bogus),
         "KMS.NotFoundException",
     );
     // Deleting the configuration brings SSE-S3 back.

@@ -276,14 +276,8 @@ fn copies_rewrap_keys_and_rekey_in_place() {
     // Both buckets default to SSE-KMS under s3seal's default key, so uploads and
     // copies without SSE headers report that key.
     for bucket in [&b, &b2] {
-        ok(&s3seal.aws(&[
-            "s3api",
-            "put-bucket-encryption",
-            "--bucket",
-            bucket,
-            "--server-side-encryption-configuration",
-            r#"{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"aws:kms"}}]}"#,
-        ]));
+        let kms_default = serde_json::json!({"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]});
+        ok(&s3seal.put_bucket_encryption(bucket, &kms_default));
     }
     let small_file = temp_file(dir.path(), "small", &small);
     let big_file = temp_file(dir.path(), "big", &big);

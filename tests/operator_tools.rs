@@ -322,14 +322,7 @@ fn set_default_key(s3seal: &S3seal, bucket: &str, key_arn: &str) {
     let config = serde_json::json!({"Rules": [{
         "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn}
     }]});
-    ok(&s3seal.aws(&[
-        "s3api",
-        "put-bucket-encryption",
-        "--bucket",
-        bucket,
-        "--server-side-encryption-configuration",
-        &config.to_string(),
-    ]));
+    ok(&s3seal.put_bucket_encryption(bucket, &config));
 }
 
 /// Writes `count` objects through s3seal (the last one a 12 MiB multipart

@@ -580,14 +580,7 @@ fn sse_fields_default_encryption_and_bucket_policies_apply() {
 
     // Without SSE fields, the bucket's default encryption applies.
     let config = json!({"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_id}}]});
-    ok(&s3seal.aws(&[
-        "s3api",
-        "put-bucket-encryption",
-        "--bucket",
-        &b,
-        "--server-side-encryption-configuration",
-        &config.to_string(),
-    ]));
+    ok(&s3seal.put_bucket_encryption(&b, &config));
     let plain = signed_form(
         &s3seal,
         "sigv4",

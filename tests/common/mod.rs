@@ -420,6 +420,19 @@ level = "info"
         aws_cli(&self.endpoint(), CLIENT_KEY, CLIENT_SECRET, REGION, args)
     }
 
+    /// `aws s3api put-bucket-encryption` with `configuration` (the
+    /// ServerSideEncryptionConfiguration as JSON).
+    pub fn put_bucket_encryption(&self, bucket: &str, configuration: &serde_json::Value) -> Output {
+        self.aws(&[
+            "s3api",
+            "put-bucket-encryption",
+            "--bucket",
+            bucket,
+            "--server-side-encryption-configuration",
+            &configuration.to_string(),
+        ])
+    }
+
     /// `aws s3api put-object` of a file, with extra CLI arguments.
     pub fn put_file(&self, bucket: &str, key: &str, file: &Path, extra: &[&str]) -> Output {
         self.aws(&put_object_args(bucket, key, file, extra))
