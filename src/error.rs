@@ -211,6 +211,19 @@ impl S3Error {
         S3Error::new(S3ErrorCode::InvalidArgument, message)
     }
 
+    /// A conditional request whose condition does not hold, in S3's words.
+    pub fn precondition_failed() -> Self {
+        S3Error::new(
+            S3ErrorCode::PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold",
+        )
+    }
+
+    /// The object named does not exist, in S3's words.
+    pub fn no_such_key() -> Self {
+        S3Error::new(S3ErrorCode::NoSuchKey, "The specified key does not exist.")
+    }
+
     /// Renders the error as an S3 XML response. `resource` is the request path,
     /// `request_id` the id also sent in `x-amz-request-id`.
     pub fn to_response(

@@ -152,13 +152,6 @@ fn source_conditions(headers: &HeaderMap) -> HeaderMap {
     out
 }
 
-fn precondition_failed() -> S3Error {
-    S3Error::new(
-        S3ErrorCode::PreconditionFailed,
-        "At least one of the pre-conditions you specified did not hold",
-    )
-}
-
 /// Headers describing the stored object that a COPY directive carries over.
 fn copied_object_headers(head: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::new();
@@ -327,11 +320,10 @@ async fn head_source(
     let response = state.upstream.send(request).await?;
     match response.status() {
         s if s.is_success() => Ok(response.headers().clone()),
-        StatusCode::NOT_MODIFIED | StatusCode::PRECONDITION_FAILED => Err(precondition_failed()),
-        StatusCode::NOT_FOUND => Err(S3Error::new(
-            S3ErrorCode::NoSuchKey,
-            "The specified key does not exist.",
-        )),
+        StatusCode::NOT_MODIFIED | StatusCode::PRECONDITION_FAILED => {
+            Err(S3Error::precondition_failed())
+        }
+        StatusCode::NOT_FOUND => Err(S3Error::no_such_key()),
         status => Err(S3Error::internal(format!(
             "reading the copy source failed with {status}"
         ))),
@@ -543,13 +535,10 @@ async fn read_source(
     match response.status() {
         StatusCode::OK | StatusCode::PARTIAL_CONTENT => {}
         StatusCode::NOT_MODIFIED | StatusCode::PRECONDITION_FAILED => {
-            return Err(precondition_failed());
+            return Err(S3Error::precondition_failed());
         }
         StatusCode::NOT_FOUND => {
-            return Err(S3Error::new(
-                S3ErrorCode::NoSuchKey,
-                "The specified key does not exist.",
-            ));
+            return Err(S3Error::no_such_key());
         }
         status => {
             return Err(S3Error::internal(format!(

@@ -61,10 +61,7 @@ pub async fn relay_error(response: Response<Incoming>) -> Result<Response<ProxyB
     }
     // Some stores (Garage) answer a failed precondition without a body; S3 sends one.
     if parts.status == StatusCode::PRECONDITION_FAILED && error_code(&bytes).is_none() {
-        return Err(S3Error::new(
-            crate::error::S3ErrorCode::PreconditionFailed,
-            "At least one of the pre-conditions you specified did not hold",
-        ));
+        return Err(S3Error::precondition_failed());
     }
     if parts.status == StatusCode::FORBIDDEN && bytes.is_empty() {
         tracing::warn!("upstream answered 403 without a body");

@@ -55,18 +55,15 @@ impl WriteConditions {
     pub fn evaluate(&self, current_etag: Option<&str>) -> Result<(), S3Error> {
         if let Some(accepted) = &self.if_match {
             let Some(etag) = current_etag else {
-                return Err(S3Error::new(
-                    S3ErrorCode::NoSuchKey,
-                    "The specified key does not exist.",
-                ));
+                return Err(S3Error::no_such_key());
             };
             let etag = unquoted(etag);
             if !accepted.iter().any(|a| a == "*" || a == etag) {
-                return Err(precondition_failed());
+                return Err(S3Error::precondition_failed());
             }
         }
         if self.if_none_match && current_etag.is_some() {
-            return Err(precondition_failed());
+            return Err(S3Error::precondition_failed());
         }
         Ok(())
     }
@@ -126,13 +123,6 @@ fn unquoted(etag: &str) -> &str {
 
 fn invalid_header() -> S3Error {
     S3Error::invalid_argument("If-Match must be visible ASCII")
-}
-
-fn precondition_failed() -> S3Error {
-    S3Error::new(
-        S3ErrorCode::PreconditionFailed,
-        "At least one of the pre-conditions you specified did not hold",
-    )
 }
 
 #[cfg(test)]
