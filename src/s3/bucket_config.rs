@@ -16,7 +16,7 @@ use crate::error::{S3Error, S3ErrorCode};
 use crate::policy::PolicyDocument;
 use crate::policy::document::Matcher;
 use crate::state::AppState;
-use crate::upstream::{UpstreamPayload, UpstreamRequest};
+use crate::upstream::UpstreamRequest;
 
 /// AWS's limit on a bucket policy.
 const MAX_POLICY_LEN: usize = 20 * 1024;
@@ -120,15 +120,12 @@ pub async fn handle(
 async fn require_bucket(state: &AppState, bucket: &str) -> Result<(), S3Error> {
     let response = state
         .upstream
-        .send(UpstreamRequest {
-            method: Method::HEAD,
-            bucket: Some(bucket.to_string()),
-            key: None,
-            query: Vec::new(),
-            headers: http::HeaderMap::new(),
-            body: body::empty(),
-            payload: UpstreamPayload::empty(),
-        })
+        .send(UpstreamRequest::bodyless(
+            Method::HEAD,
+            Some(bucket.to_string()),
+            None,
+            Vec::new(),
+        ))
         .await?;
     match response.status() {
         s if s.is_success() => Ok(()),

@@ -308,15 +308,13 @@ async fn head_source(
     source: &CopySource,
     client: &HeaderMap,
 ) -> Result<HeaderMap, S3Error> {
-    let request = UpstreamRequest {
-        method: Method::HEAD,
-        bucket: Some(source.bucket.clone()),
-        key: Some(source.key.clone()),
-        query: source.address().query,
-        headers: source_conditions(client),
-        body: body::empty(),
-        payload: UpstreamPayload::empty(),
-    };
+    let request = UpstreamRequest::bodyless(
+        Method::HEAD,
+        Some(source.bucket.clone()),
+        Some(source.key.clone()),
+        source.address().query,
+    )
+    .with_headers(source_conditions(client));
     let response = state.upstream.send(request).await?;
     match response.status() {
         s if s.is_success() => Ok(response.headers().clone()),
@@ -373,15 +371,13 @@ async fn server_side_copy(
         HeaderName::from_static("x-amz-metadata-directive"),
         HeaderValue::from_static("REPLACE"),
     );
-    let request = UpstreamRequest {
-        method: Method::PUT,
-        bucket: Some(bucket.to_string()),
-        key: Some(key.to_string()),
-        query: Vec::new(),
-        headers,
-        body: body::empty(),
-        payload: UpstreamPayload::empty(),
-    };
+    let request = UpstreamRequest::bodyless(
+        Method::PUT,
+        Some(bucket.to_string()),
+        Some(key.to_string()),
+        Vec::new(),
+    )
+    .with_headers(headers);
     Ok(state.upstream.send(request).await?)
 }
 

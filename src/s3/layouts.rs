@@ -19,13 +19,12 @@ use serde::{Deserialize, Serialize};
 
 use super::checksums::ObjectChecksum;
 use super::upstream_response;
-use crate::body;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::seal::layout::HEADER_LEN;
 use crate::seal::object_layout::next_header_offset;
 use crate::seal::{SealError, SealedLayout, StreamHeader};
 use crate::state::AppState;
-use crate::upstream::{UpstreamPayload, UpstreamRequest};
+use crate::upstream::UpstreamRequest;
 
 /// S3 allows at most 10,000 parts.
 pub const MAX_PARTS: usize = 10_000;
@@ -235,19 +234,17 @@ pub async fn read_stored_range(
     if let Some(etag) = &object.etag {
         headers.insert(http::header::IF_MATCH, etag.clone());
     }
-    let request = UpstreamRequest {
-        method: Method::GET,
-        bucket: Some(object.bucket.clone()),
-        key: Some(object.key.clone()),
-        query: object
+    let request = UpstreamRequest::bodyless(
+        Method::GET,
+        Some(object.bucket.clone()),
+        Some(object.key.clone()),
+        object
             .version_id
             .iter()
             .map(|v| ("versionId".to_string(), v.clone()))
             .collect(),
-        headers,
-        body: body::empty(),
-        payload: UpstreamPayload::empty(),
-    };
+    )
+    .with_headers(headers);
     let response = state.upstream.send(request).await?;
     match response.status() {
         StatusCode::PARTIAL_CONTENT => Ok(response.into_body()),

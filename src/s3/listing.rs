@@ -22,7 +22,7 @@ use crate::body::{self, ProxyBody};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::seal::{SealedObjectMetadata, SealedShape};
 use crate::state::AppState;
-use crate::upstream::{UpstreamPayload, UpstreamRequest};
+use crate::upstream::UpstreamRequest;
 
 /// Upper bound on an upstream listing page (1000 entries with 1 KiB keys fit easily).
 const MAX_LISTING_BODY: usize = 16 * 1024 * 1024;
@@ -267,15 +267,12 @@ async fn resolve_size(
         .iter()
         .map(|v| ("versionId".to_string(), v.clone()))
         .collect();
-    let request = UpstreamRequest {
-        method: Method::HEAD,
-        bucket: Some(bucket.to_string()),
-        key: Some(key.clone()),
+    let request = UpstreamRequest::bodyless(
+        Method::HEAD,
+        Some(bucket.to_string()),
+        Some(key.clone()),
         query,
-        headers: http::HeaderMap::new(),
-        body: body::empty(),
-        payload: UpstreamPayload::empty(),
-    };
+    );
     let head = state.upstream.send(request).await?;
     if !head.status().is_success() {
         // Deleted since the listing was made (or a delete marker): keep the listed size.

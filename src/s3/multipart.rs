@@ -150,15 +150,15 @@ pub async fn create(
     metadata.to_headers(&mut headers)?;
     let response = state
         .upstream
-        .send(UpstreamRequest {
-            method: Method::POST,
-            bucket: Some(bucket.to_string()),
-            key: Some(key.to_string()),
-            query: ctx.s3.query.clone(),
-            headers,
-            body: body::empty(),
-            payload: UpstreamPayload::empty(),
-        })
+        .send(
+            UpstreamRequest::bodyless(
+                Method::POST,
+                Some(bucket.to_string()),
+                Some(key.to_string()),
+                ctx.s3.query.clone(),
+            )
+            .with_headers(headers),
+        )
         .await?;
     if !response.status().is_success() {
         return upstream_response::relay_error(response).await;
@@ -601,15 +601,12 @@ pub async fn abort(
 /// Aborts an upstream upload s3seal cannot finish (a failure is only logged:
 /// the upstream's lifecycle rules are the backstop for orphaned uploads).
 pub(super) async fn abort_upstream(state: &AppState, bucket: &str, key: &str, upload_id: &str) {
-    let request = UpstreamRequest {
-        method: Method::DELETE,
-        bucket: Some(bucket.to_string()),
-        key: Some(key.to_string()),
-        query: vec![("uploadId".into(), upload_id.to_string())],
-        headers: HeaderMap::new(),
-        body: body::empty(),
-        payload: UpstreamPayload::empty(),
-    };
+    let request = UpstreamRequest::bodyless(
+        Method::DELETE,
+        Some(bucket.to_string()),
+        Some(key.to_string()),
+        vec![("uploadId".into(), upload_id.to_string())],
+    );
     if let Err(err) = state.upstream.send(request).await {
         tracing::warn!(error = %err, upload_id, "could not abort an unrecorded upload");
     }
@@ -680,15 +677,12 @@ async fn list_all_parts(
         }
         let response = state
             .upstream
-            .send(UpstreamRequest {
-                method: Method::GET,
-                bucket: Some(bucket.to_string()),
-                key: Some(key.to_string()),
+            .send(UpstreamRequest::bodyless(
+                Method::GET,
+                Some(bucket.to_string()),
+                Some(key.to_string()),
                 query,
-                headers: HeaderMap::new(),
-                body: body::empty(),
-                payload: UpstreamPayload::empty(),
-            })
+            ))
             .await?;
         if response.status() == StatusCode::NOT_FOUND {
             return Err(S3Error::new(

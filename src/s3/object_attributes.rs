@@ -15,11 +15,11 @@ use super::layouts::{self, StoredObject};
 use super::object_get::{stored_size, unwrap_key_to_read};
 use super::upstream_response;
 use super::xml::{self, ChecksumElement};
-use crate::body::{self, ProxyBody};
+use crate::body::ProxyBody;
 use crate::error::S3Error;
 use crate::seal::{SealedLayout, SealedObjectMetadata, SealedShape};
 use crate::state::AppState;
-use crate::upstream::{UpstreamPayload, UpstreamRequest};
+use crate::upstream::UpstreamRequest;
 
 const S3_NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 /// S3's default and maximum `x-amz-max-parts`.
@@ -107,18 +107,15 @@ pub async fn get_object_attributes(
     let version_id = ctx.s3.query_value("versionId").map(str::to_string);
     let head = state
         .upstream
-        .send(UpstreamRequest {
-            method: Method::HEAD,
-            bucket: Some(bucket.to_string()),
-            key: Some(key.to_string()),
-            query: version_id
+        .send(UpstreamRequest::bodyless(
+            Method::HEAD,
+            Some(bucket.to_string()),
+            Some(key.to_string()),
+            version_id
                 .iter()
                 .map(|v| ("versionId".to_string(), v.clone()))
                 .collect(),
-            headers: HeaderMap::new(),
-            body: body::empty(),
-            payload: UpstreamPayload::empty(),
-        })
+        ))
         .await?;
     if !head.status().is_success() {
         return upstream_response::relay_error(head).await;

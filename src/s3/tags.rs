@@ -6,9 +6,8 @@ use std::collections::HashMap;
 use http::Method;
 use serde::Deserialize;
 
-use crate::body;
 use crate::state::AppState;
-use crate::upstream::{UpstreamPayload, UpstreamRequest};
+use crate::upstream::UpstreamRequest;
 
 #[derive(Debug, Deserialize)]
 struct Tagging {
@@ -33,15 +32,12 @@ struct Tag {
 /// The object's tags; empty if it has none, does not exist, or the upstream
 /// does not support tagging (Garage), so tag conditions see no tags.
 pub async fn object_tags(state: &AppState, bucket: &str, key: &str) -> HashMap<String, String> {
-    let request = UpstreamRequest {
-        method: Method::GET,
-        bucket: Some(bucket.to_string()),
-        key: Some(key.to_string()),
-        query: vec![("tagging".to_string(), String::new())],
-        headers: http::HeaderMap::new(),
-        body: body::empty(),
-        payload: UpstreamPayload::empty(),
-    };
+    let request = UpstreamRequest::bodyless(
+        Method::GET,
+        Some(bucket.to_string()),
+        Some(key.to_string()),
+        vec![("tagging".to_string(), String::new())],
+    );
     let Ok(response) = state.upstream.send(request).await else {
         return HashMap::new();
     };

@@ -10,10 +10,9 @@
 
 use http::{HeaderMap, Method, StatusCode};
 
-use crate::body;
 use crate::error::{S3Error, S3ErrorCode};
 use crate::state::AppState;
-use crate::upstream::{UpstreamPayload, UpstreamRequest};
+use crate::upstream::UpstreamRequest;
 
 /// The preconditions a write request carries.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -84,15 +83,12 @@ async fn current_etag(
     bucket: &str,
     key: &str,
 ) -> Result<Option<String>, S3Error> {
-    let request = UpstreamRequest {
-        method: Method::HEAD,
-        bucket: Some(bucket.to_string()),
-        key: Some(key.to_string()),
-        query: Vec::new(),
-        headers: HeaderMap::new(),
-        body: body::empty(),
-        payload: UpstreamPayload::empty(),
-    };
+    let request = UpstreamRequest::bodyless(
+        Method::HEAD,
+        Some(bucket.to_string()),
+        Some(key.to_string()),
+        Vec::new(),
+    );
     let response = state.upstream.send(request).await?;
     match response.status() {
         s if s.is_success() => Ok(response

@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::body::{self, ProxyBody};
 use crate::kms::EncryptionContext;
 use crate::state::AppState;
-use crate::upstream::{UpstreamPayload, UpstreamRequest};
+use crate::upstream::UpstreamRequest;
 
 /// How long the upstream may take to answer a readiness probe.
 const UPSTREAM_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -109,15 +109,7 @@ fn check_root_of_trust(state: &AppState) -> Result<(), String> {
 
 /// Any HTTP answer from the upstream counts (even 403): it is reachable.
 async fn check_upstream(state: &AppState) -> Result<(), String> {
-    let request = UpstreamRequest {
-        method: Method::GET,
-        bucket: None,
-        key: None,
-        query: Vec::new(),
-        headers: http::HeaderMap::new(),
-        body: body::empty(),
-        payload: UpstreamPayload::empty(),
-    };
+    let request = UpstreamRequest::bodyless(Method::GET, None, None, Vec::new());
     match tokio::time::timeout(UPSTREAM_PROBE_TIMEOUT, state.upstream.send(request)).await {
         Ok(Ok(response)) if response.status().is_server_error() => {
             Err(format!("the upstream answered {}", response.status()))

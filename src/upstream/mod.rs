@@ -71,6 +71,31 @@ pub struct UpstreamRequest {
     pub payload: UpstreamPayload,
 }
 
+impl UpstreamRequest {
+    /// A request without a body (HEAD, GET, DELETE, a copy's PUT, ...).
+    pub fn bodyless(
+        method: Method,
+        bucket: Option<String>,
+        key: Option<String>,
+        query: Vec<(String, String)>,
+    ) -> Self {
+        UpstreamRequest {
+            method,
+            bucket,
+            key,
+            query,
+            headers: HeaderMap::new(),
+            body: crate::body::empty(),
+            payload: UpstreamPayload::empty(),
+        }
+    }
+
+    pub fn with_headers(mut self, headers: HeaderMap) -> Self {
+        self.headers = headers;
+        self
+    }
+}
+
 pub struct UpstreamClient {
     client: Client<tls::UpstreamConnector, ProxyBody>,
     scheme: String,

@@ -447,15 +447,15 @@ async fn create_upload(
 ) -> Result<String, Stop> {
     let response = state
         .upstream
-        .send(UpstreamRequest {
-            method: Method::POST,
-            bucket: Some(bucket.to_string()),
-            key: Some(key.to_string()),
-            query: vec![("uploads".into(), String::new())],
-            headers,
-            body: body::empty(),
-            payload: UpstreamPayload::empty(),
-        })
+        .send(
+            UpstreamRequest::bodyless(
+                Method::POST,
+                Some(bucket.to_string()),
+                Some(key.to_string()),
+                vec![("uploads".into(), String::new())],
+            )
+            .with_headers(headers),
+        )
         .await?;
     if !response.status().is_success() {
         return Err(Stop::Refused(
