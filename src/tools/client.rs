@@ -13,7 +13,7 @@ use super::{Connection, ToolError};
 use crate::auth::Secret;
 use crate::body::{self, ProxyBody};
 use crate::config::UpstreamConfig;
-use crate::s3::xml::parse_xml;
+use crate::s3::xml::{CompleteMultipartUpload, CompletedPart, parse_xml};
 use crate::upstream::{UpstreamClient, UpstreamPayload, UpstreamRequest};
 
 /// The most of an error or result document the tools read.
@@ -300,7 +300,7 @@ impl S3Client {
         headers: HeaderMap,
     ) -> Result<(), ToolError> {
         let query = vec![("uploadId".to_string(), upload_id.to_string())];
-        let xml = completion_document(parts);
+        let xml = completion_document(parts)?;
         let mut request = xml_request(Method::POST, bucket, key, query, xml);
         request.headers.extend(headers);
         let answer = self.read_small(request, "CompleteMultipartUpload").await?;
@@ -359,15 +359,7 @@ fn small_request(
     key: Option<&str>,
     query: Vec<(String, String)>,
 ) -> UpstreamRequest {
-    UpstreamRequest {
-        method,
-        bucket: Some(bucket.into()),
-        key: key.map(str::to_string),
-        query,
-        headers: HeaderMap::new(),
-        body: body::empty(),
-        payload: UpstreamPayload::empty(),
-    }
+    UpstreamRequest::bodyless(method, Some(bucket.into()), key.map(str::to_string), query)
 }
 
 fn xml_request(
@@ -391,16 +383,17 @@ fn xml_request(
     }
 }
 
-fn completion_document(parts: &[(u32, String)]) -> String {
-    let mut xml = String::from("<CompleteMultipartUpload>");
-    for (number, etag) in parts {
-        xml.push_str(&format!(
-            "<Part><PartNumber>{number}</PartNumber><ETag>{}</ETag></Part>",
-            xml_escape(etag)
-        ));
-    }
-    xml.push_str("</CompleteMultipartUpload>");
-    xml
+/// The CompleteMultipartUpload document, as the proxy writes it upstream.
+fn completion_document(parts: &[(u32, String)]) -> Result<String, ToolError> {
+    let document = CompleteMultipartUpload {
+        parts: parts
+            .iter()
+            .map(|(number, etag)| CompletedPart::new(*number, etag.clone()))
+            .collect(),
+    };
+    document
+        .upstream_body()
+        .map_err(|e| ToolError::Body(e.message))
 }
 
 fn xml_escape(text: &str) -> String {
@@ -476,10 +469,10 @@ mod tests {
 
     #[test]
     fn completion_lists_parts_in_order() {
-        let xml = completion_document(&[(1, "\"e1\"".into()), (2, "\"e2\"".into())]);
+        let xml = completion_document(&[(1, "\"e1\"".into()), (2, "\"e2\"".into())]).unwrap();
         assert_eq!(
             xml,
-            "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>&quot;e1&quot;</ETag></Part><Part><PartNumber>2</PartNumber><ETag>&quot;e2&quot;</ETag></Part></CompleteMultipartUpload>"
+            "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Part><PartNumber>1</PartNumber><ETag>\"e1\"</ETag></Part><Part><PartNumber>2</PartNumber><ETag>\"e2\"</ETag></Part></CompleteMultipartUpload>"
         );
     }
 }
