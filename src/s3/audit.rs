@@ -45,6 +45,14 @@ pub fn is_security_change(operation: &str) -> bool {
     SECURITY_CHANGES.contains(&operation)
 }
 
+/// Appends `event`; an S3 `InternalError` if the audit log cannot take it.
+pub async fn record(state: &AppState, event: AuditEvent) -> Result<(), S3Error> {
+    state.audit.record(event).await.map_err(|err| {
+        tracing::error!(error = %err, "cannot write an audit record");
+        S3Error::internal("the audit log is unavailable")
+    })
+}
+
 /// The event of a refused request.
 pub fn denial_event(state: &AppState, request: Outline, err: &S3Error) -> AuditEvent {
     event(state, request).with_error(err.code.as_str(), &err.message)

@@ -106,16 +106,8 @@ async fn finish<T>(
     if let Err(err) = &result {
         event = event.with_error(exception_name(err), &err.to_string());
     }
-    record(state, event).await?;
+    super::audit::record(state, event).await?;
     Ok(result)
-}
-
-/// Appends `event`; an S3 `InternalError` if the audit log cannot take it.
-pub async fn record(state: &AppState, event: AuditEvent) -> Result<(), S3Error> {
-    state.audit.record(event).await.map_err(|err| {
-        tracing::error!(error = %err, "cannot write an audit record");
-        S3Error::internal("the audit log is unavailable")
-    })
 }
 
 fn key_use_event(

@@ -234,6 +234,6 @@ async fn record_outcome(
         }
         _ => return result,
     };
-    s3::key_use::record(state, event).await?;
+    s3::audit::record(state, event).await?;
     result
 }

@@ -57,7 +57,7 @@ pub fn encrypt(ctx: &ApiContext, req: &KmsRequest) -> Result<Value, ApiError> {
     let (blob, record) =
         ctx.kms
             .encrypt(&ctx.caller, "kms:Encrypt", key_ref, &plaintext, &context)?;
-    audit(ctx, "Encrypt", &record.key_id);
+    ctx.log_key_use("Encrypt", &record.key_id);
     Ok(json!({
         "CiphertextBlob": b64(&blob),
         "KeyId": ctx.kms.key_arn(&record.key_id),
@@ -101,7 +101,7 @@ pub fn decrypt(ctx: &ApiContext, req: &KmsRequest) -> Result<Value, ApiError> {
         .kms
         .decrypt(&ctx.caller, "kms:Decrypt", &blob, &context)?;
     dry_run(req)?;
-    audit(ctx, "Decrypt", &record.key_id);
+    ctx.log_key_use("Decrypt", &record.key_id);
     Ok(json!({
         "KeyId": ctx.kms.key_arn(&record.key_id),
         "Plaintext": b64(&plaintext),
@@ -128,7 +128,7 @@ pub fn re_encrypt(ctx: &ApiContext, req: &KmsRequest) -> Result<Value, ApiError>
         &plaintext,
         &destination_context,
     )?;
-    audit(ctx, "ReEncrypt", &record.key_id);
+    ctx.log_key_use("ReEncrypt", &record.key_id);
     Ok(json!({
         "CiphertextBlob": b64(&new_blob),
         "SourceKeyId": ctx.kms.key_arn(&source.key_id),
@@ -190,7 +190,7 @@ pub fn generate_data_key(
     let (blob, record) = ctx
         .kms
         .encrypt(&ctx.caller, action, key_ref, &key, &context)?;
-    audit(ctx, action.trim_start_matches("kms:"), &record.key_id);
+    ctx.log_key_use(action.trim_start_matches("kms:"), &record.key_id);
     let mut out = json!({
         "CiphertextBlob": b64(&blob),
         "KeyId": ctx.kms.key_arn(&record.key_id),
@@ -245,7 +245,7 @@ fn asymmetric_encrypt(
     dry_run(req)?;
     let ciphertext = asymmetric::rsa_encrypt(spec, &private, algorithm, plaintext)
         .map_err(signing::crypto_error)?;
-    audit(ctx, "Encrypt", &record.key_id);
+    ctx.log_key_use("Encrypt", &record.key_id);
     Ok(json!({
         "CiphertextBlob": b64(&ciphertext),
         "KeyId": ctx.kms.key_arn(&record.key_id),
@@ -274,7 +274,7 @@ fn asymmetric_decrypt(
     dry_run(req)?;
     let plaintext = asymmetric::rsa_decrypt(spec, &private, algorithm, ciphertext)
         .map_err(signing::crypto_error)?;
-    audit(ctx, "Decrypt", &record.key_id);
+    ctx.log_key_use("Decrypt", &record.key_id);
     Ok(json!({
         "KeyId": ctx.kms.key_arn(&record.key_id),
         "Plaintext": b64(&plaintext),
@@ -319,7 +319,7 @@ pub fn generate_data_key_pair(
     let (blob, record) = ctx
         .kms
         .encrypt(&ctx.caller, action, key_ref, &private, &context)?;
-    audit(ctx, action.trim_start_matches("kms:"), &record.key_id);
+    ctx.log_key_use(action.trim_start_matches("kms:"), &record.key_id);
     let mut out = json!({
         "PrivateKeyCiphertextBlob": b64(&blob),
         "PublicKey": b64(&public),
@@ -346,15 +346,4 @@ pub fn generate_random(_ctx: &ApiContext, req: &KmsRequest) -> Result<Value, Api
     getrandom::fill(&mut bytes)
         .map_err(|e| ApiError::new("KMSInternalException", e.to_string()))?;
     Ok(json!({"Plaintext": b64(&bytes)}))
-}
-
-/// Every use of a key is logged: who, which key, which operation.
-fn audit(ctx: &ApiContext, operation: &str, key_id: &str) {
-    tracing::info!(
-        request_id = ctx.request_id,
-        principal = %ctx.caller.arn,
-        kms_key_id = key_id,
-        operation,
-        "KMS key used"
-    );
 }

@@ -75,6 +75,20 @@ pub struct ApiContext<'a> {
     pub request_id: &'a str,
 }
 
+impl ApiContext<'_> {
+    /// Logs a use of a key (who, which key, which operation) in s3seal's
+    /// structured log; the audit log's record is written by [`serve`].
+    pub fn log_key_use(&self, operation: &str, key_id: &str) {
+        tracing::info!(
+            request_id = self.request_id,
+            principal = %self.caller.arn,
+            kms_key_id = key_id,
+            operation,
+            "KMS key used"
+        );
+    }
+}
+
 pub async fn serve(
     state: &AppState,
     request_id: &str,

@@ -67,7 +67,7 @@ pub fn sign(ctx: &ApiContext, req: &KmsRequest) -> Result<Value, ApiError> {
     dry_run(req)?;
     let signature = asymmetric::sign(spec, &private, algorithm, &message, message_type)
         .map_err(crypto_error)?;
-    audit(ctx, "Sign", &record.key_id);
+    ctx.log_key_use("Sign", &record.key_id);
     Ok(json!({
         "KeyId": ctx.kms.key_arn(&record.key_id),
         "Signature": b64(&signature),
@@ -95,7 +95,7 @@ pub fn verify(ctx: &ApiContext, req: &KmsRequest) -> Result<Value, ApiError> {
         &signature,
     )
     .map_err(crypto_error)?;
-    audit(ctx, "Verify", &record.key_id);
+    ctx.log_key_use("Verify", &record.key_id);
     if !valid {
         // AWS reports an invalid signature as an error, not as `false`.
         return Err(ApiError::new(
@@ -154,7 +154,7 @@ pub fn generate_mac(ctx: &ApiContext, req: &KmsRequest) -> Result<Value, ApiErro
     let spec = spec_for(ctx, &record, "GENERATE_VERIFY_MAC")?;
     dry_run(req)?;
     let mac = asymmetric::generate_mac(spec, &key, algorithm, &message).map_err(crypto_error)?;
-    audit(ctx, "GenerateMac", &record.key_id);
+    ctx.log_key_use("GenerateMac", &record.key_id);
     Ok(json!({
         "Mac": b64(&mac),
         "MacAlgorithm": algorithm,
@@ -174,7 +174,7 @@ pub fn verify_mac(ctx: &ApiContext, req: &KmsRequest) -> Result<Value, ApiError>
     dry_run(req)?;
     let valid =
         asymmetric::verify_mac(spec, &key, algorithm, &message, &mac).map_err(crypto_error)?;
-    audit(ctx, "VerifyMac", &record.key_id);
+    ctx.log_key_use("VerifyMac", &record.key_id);
     if !valid {
         return Err(ApiError::new(
             "KMSInvalidMacException",
@@ -186,8 +186,4 @@ pub fn verify_mac(ctx: &ApiContext, req: &KmsRequest) -> Result<Value, ApiError>
         "MacValid": true,
         "MacAlgorithm": algorithm,
     }))
-}
-
-fn audit(ctx: &ApiContext, operation: &str, key_id: &str) {
-    tracing::info!(request_id = ctx.request_id, principal = %ctx.caller.arn, kms_key_id = key_id, operation, "KMS key used");
 }
