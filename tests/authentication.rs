@@ -111,6 +111,23 @@ fn rejected_uploads_are_answered_and_keep_the_connection() {
     fails_with(&upstream_head(&b, "k"), "404");
 }
 
+/// A refused upload far larger than what s3seal reads before answering: the
+/// connection closes, but gracefully (lingering close), so the client gets
+/// the 403 instead of a reset in the middle of sending.
+#[test]
+fn large_refused_uploads_get_their_answer_not_a_reset() {
+    let s3seal = S3seal::start();
+    let b = bucket("rejected-large");
+    ok(&s3seal.aws(&["s3", "mb", &format!("s3://{b}")]));
+    let out: serde_json::Value = serde_json::from_str(&ok(
+        &s3seal.python("raw_requests.py", &["rejected-large-body", &b, "k"])
+    ))
+    .unwrap();
+    assert_eq!(out["status"], "HTTP/1.1 403 Forbidden", "{out}");
+    assert_eq!(out["sent_all"], true, "{out}");
+    fails_with(&upstream_head(&b, "k"), "404");
+}
+
 #[test]
 fn sigterm_lets_in_flight_requests_finish() {
     let s3seal = S3seal::start();

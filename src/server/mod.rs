@@ -9,10 +9,13 @@
 //!
 //! On SIGTERM or SIGINT the listeners close at once; requests in flight get
 //! `server.shutdown_grace_seconds` to finish before connections are dropped.
-//! On SIGHUP the TLS certificate is reloaded ([`tls`]).
+//! On SIGHUP the TLS certificate is reloaded ([`tls`]). Connections close
+//! lingeringly ([`lingering_close`]): a client still sending a refused body
+//! gets its answer, not a reset.
 
 pub mod admin;
 pub mod expect_continue;
+pub mod lingering_close;
 pub mod request_id;
 pub mod service;
 pub mod tls;
@@ -292,7 +295,8 @@ impl Connection {
             tls,
         };
         let service = TowerToHyperService::new(service::with_connection(self.service, info));
-        let connection = self.builder.serve_connection(TokioIo::new(io), service);
+        let io = TokioIo::new(lingering_close::LingeringClose::new(io));
+        let connection = self.builder.serve_connection(io, service);
         let _open = crate::metrics::connection_opened();
         if let Err(err) = self.watcher.watch(connection).await {
             tracing::debug!(error = %err, peer = %self.peer, "connection ended with an error");

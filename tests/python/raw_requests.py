@@ -7,12 +7,17 @@
                                 the body sent only after "100 Continue" arrives
   rejected-body BUCKET KEY      a 1 MiB PUT signed with a wrong secret, body sent
                                 at once; then a HEAD on the same connection
+  rejected-large-body BUCKET KEY
+                                a 64 MiB PUT signed with a wrong secret, sent in
+                                full while the answer is read: the client must
+                                get the 403 and finish sending without a reset
 """
 import datetime
 import hashlib
 import json
 import socket
 import sys
+import threading
 import urllib.parse
 
 import rawsign
@@ -34,6 +39,9 @@ def main():
         return
     elif scenario == "rejected-body":
         print(json.dumps(rejected_body(path)))
+        return
+    elif scenario == "rejected-large-body":
+        print(json.dumps(rejected_large_body(path)))
         return
     elif scenario == "good-put":
         status, data = rawsign.request("PUT", path, body=body)
@@ -76,6 +84,41 @@ def rejected_body(path):
     after = None if closes else request("HEAD", b"", secret)[0]
     sock.close()
     return {"rejected": rejected, "closes": closes, "next_on_same_connection": after}
+
+
+def rejected_large_body(path):
+    """Far more body than s3seal reads before refusing: it answers, then must
+    let the rest arrive rather than reset the connection under the client."""
+    endpoint, key, _, region = rawsign.env()
+    u = urllib.parse.urlparse(endpoint)
+    sock = socket.create_connection((u.hostname, u.port), timeout=30)
+    length = 64 << 20
+    headers = {"host": u.netloc}
+    rawsign.sign("PUT", path, [], headers, "UNSIGNED-PAYLOAD", key, "not-the-secret", region)
+    headers["content-length"] = str(length)
+    head = f"PUT {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    outcome = {}
+
+    def send():
+        try:
+            sock.sendall(head.encode())
+            chunk = b"x" * (1 << 20)
+            for _ in range(length >> 20):
+                sock.sendall(chunk)
+            outcome["sent_all"] = True
+        except OSError as e:
+            outcome["sent_all"] = False
+            outcome["send_error"] = str(e)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        outcome["status"] = sock.makefile("rb").readline().decode().strip()
+    except OSError as e:
+        outcome["status"] = f"read failed: {e}"
+    sender.join()
+    sock.close()
+    return outcome
 
 
 def expect_continue(path, body):
