@@ -155,16 +155,43 @@ fn default_connect_timeout() -> u64 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct StoreConfig {
+    /// `embedded` (one redb file, one instance) or `postgres` (shared by
+    /// several instances).
+    pub backend: StoreBackendKind,
     /// The embedded database file (created on first start).
     pub path: PathBuf,
+    /// PostgreSQL (`backend = "postgres"`): libpq-style URL or key=value
+    /// string, e.g. `postgres://s3seal:pw@db.internal:5432/s3seal?sslmode=require`.
+    /// Holds a password: prefer the environment (`S3SEAL_STORE_POSTGRES_URL`).
+    pub postgres_url: Option<Secret>,
+    /// Connections in the pool (requests wait for one when all are busy).
+    pub postgres_pool_size: u32,
+    /// How long to wait for a connection (new or from the pool) before the
+    /// request fails closed with 503.
+    pub postgres_connect_timeout_seconds: u64,
+    /// PEM CA certificates to trust for `sslmode=require` instead of the
+    /// system's trust store.
+    pub postgres_ca_bundle: Option<PathBuf>,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
+            backend: StoreBackendKind::Embedded,
             path: PathBuf::from("s3seal-data/s3seal.redb"),
+            postgres_url: None,
+            postgres_pool_size: 16,
+            postgres_connect_timeout_seconds: 5,
+            postgres_ca_bundle: None,
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackendKind {
+    Embedded,
+    Postgres,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -254,6 +281,20 @@ pub struct AuditConfig {
     /// The ECC_NIST_P256 SIGN_VERIFY key that signs digests (id, ARN or
     /// alias); default: `alias/s3seal-audit`, created at first start.
     pub signing_key_id: Option<String>,
+    /// Names this instance's audit chain, whose signed head is kept in the
+    /// store: instances sharing a store each keep their own log and chain.
+    /// Default: none with the embedded store; the host name with PostgreSQL.
+    pub instance: Option<String>,
+}
+
+impl AuditConfig {
+    /// The store setting holding this chain's last signed head.
+    pub fn chain_head_setting(&self) -> String {
+        match &self.instance {
+            None => "audit_chain_head".into(),
+            Some(instance) => format!("audit_chain_head/{instance}"),
+        }
+    }
 }
 
 impl Default for AuditConfig {
@@ -265,6 +306,7 @@ impl Default for AuditConfig {
             sign_interval_seconds: 60,
             sign_every_events: 10_000,
             signing_key_id: None,
+            instance: None,
         }
     }
 }
@@ -304,8 +346,15 @@ impl Config {
             figment = figment.merge(Toml::file(file));
         }
         figment = figment.merge(env_provider());
-        let config: Config = figment.extract().map_err(Box::new)?;
+        let mut config: Config = figment.extract().map_err(Box::new)?;
         config.validate()?;
+        if config.store.backend == StoreBackendKind::Postgres && config.audit.instance.is_none() {
+            config.audit.instance = Some(host_name().ok_or_else(|| {
+                ConfigError::Invalid(
+                    "cannot read the host name: set audit.instance (each instance sharing a store needs its own)".into(),
+                )
+            })?);
+        }
         Ok(config)
     }
 
@@ -381,6 +430,15 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// This machine's name, for per-instance defaults.
+fn host_name() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())?;
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_string())
 }
 
 /// `S3SEAL_SECTION_KEY` → `section.key`.

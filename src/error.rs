@@ -16,6 +16,7 @@ use crate::kms::KmsError;
 use crate::s3::post_object::form::FormError;
 use crate::s3::post_object::policy::PostPolicyError;
 use crate::seal::SealError;
+use crate::store::StoreError;
 use crate::upstream::UpstreamError;
 
 /// The S3 error codes s3seal produces itself (upstream errors are relayed verbatim).
@@ -270,9 +271,21 @@ impl S3Error {
     }
 }
 
+impl From<StoreError> for S3Error {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(_) => {
+                S3Error::new(S3ErrorCode::ServiceUnavailable, err.to_string())
+            }
+            other => S3Error::internal(other.to_string()),
+        }
+    }
+}
+
 impl From<KmsError> for S3Error {
     fn from(err: KmsError) -> Self {
         let code = match &err {
+            KmsError::Store(StoreError::Unavailable(_)) => S3ErrorCode::ServiceUnavailable,
             KmsError::NotFound(_) => S3ErrorCode::KmsNotFound,
             KmsError::Disabled(_) => S3ErrorCode::KmsDisabled,
             KmsError::InvalidState(_) => S3ErrorCode::KmsInvalidState,

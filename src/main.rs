@@ -70,6 +70,29 @@ enum LocalCommand {
         #[arg(long, env = "S3SEAL_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Move a store between backends: export one consistent snapshot as JSON
+    /// lines, import it into an empty store (same root key needed).
+    Store {
+        #[arg(long, env = "S3SEAL_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Write every record of the configured store (to stdout by default).
+    /// With the embedded store, s3seal must not be running.
+    Export {
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Read an export into the configured store, which must be empty.
+    Import {
+        #[arg(long)]
+        input: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -154,11 +177,14 @@ fn run(command: LocalCommand) -> Result<(), String> {
         }
         LocalCommand::ResetIndex { config } => {
             let config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
-            let store =
-                s3seal::store::Store::open(&config.store.path).map_err(|e| e.to_string())?;
+            let store = s3seal::store::Store::connect(&config.store).map_err(|e| e.to_string())?;
             let dropped = store.reset_rebuildable().map_err(|e| e.to_string())?;
             println!("dropped {dropped} index entries and layout records");
             Ok(())
+        }
+        LocalCommand::Store { config, command } => {
+            let config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
+            run_store_command(&config, command)
         }
         LocalCommand::Kms { config, command } => {
             let config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
@@ -169,6 +195,41 @@ fn run(command: LocalCommand) -> Result<(), String> {
             outcome
         }
     }
+}
+
+/// Runs `s3seal store export|import`; counts go to stderr so an export can
+/// go to stdout.
+fn run_store_command(config: &Config, command: StoreCommand) -> Result<(), String> {
+    use s3seal::store::transfer;
+    let store = s3seal::store::Store::connect(&config.store).map_err(|e| e.to_string())?;
+    match command {
+        StoreCommand::Export { output } => {
+            let count = match &output {
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    let mut out = std::io::BufWriter::new(file);
+                    let count = transfer::export(&store, &mut out).map_err(|e| e.to_string())?;
+                    out.into_inner()
+                        .map_err(|e| e.to_string())?
+                        .sync_all()
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    count
+                }
+                None => transfer::export(&store, &mut std::io::stdout().lock())
+                    .map_err(|e| e.to_string())?,
+            };
+            eprintln!("exported {count} records from {}", store.describe());
+        }
+        StoreCommand::Import { input } => {
+            let file =
+                std::fs::File::open(&input).map_err(|e| format!("{}: {e}", input.display()))?;
+            let count = transfer::import(&store, &mut std::io::BufReader::new(file))
+                .map_err(|e| e.to_string())?;
+            eprintln!("imported {count} records into {}", store.describe());
+        }
+    }
+    Ok(())
 }
 
 /// Runs one `s3seal kms` command; changes to keys are audited as the

@@ -46,7 +46,7 @@ impl AppState {
 
     fn open_store(config: &Config) -> Result<Arc<Store>, StartupError> {
         Ok(Arc::new(
-            Store::open(&config.store.path).map_err(|e| StartupError(e.to_string()))?,
+            Store::connect(&config.store).map_err(|e| StartupError(e.to_string()))?,
         ))
     }
 

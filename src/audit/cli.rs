@@ -151,7 +151,8 @@ fn from_store(config: &Config) -> Result<(DigestVerifier, String, Option<ChainHe
     let public =
         crate::kms::asymmetric::public_key_der(spec, &private).map_err(|e| e.to_string())?;
     let verifier = DigestVerifier::from_public_key(&public).map_err(|e| e.to_string())?;
-    let head = writer::read_signed_head(kms.store()).map_err(|e| e.to_string())?;
+    let head = writer::read_signed_head(kms.store(), &config.audit.chain_head_setting())
+        .map_err(|e| e.to_string())?;
     Ok((verifier, kms.key_arn(&record.key_id), head))
 }
 

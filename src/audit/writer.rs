@@ -33,9 +33,6 @@ use super::{AuditError, DIGEST_EVENT_TYPE};
 use crate::config::AuditConfig;
 use crate::store::Store;
 
-/// The store setting that holds the chain head of the last digest.
-pub const CHAIN_HEAD_SETTING: &str = "audit_chain_head";
-
 /// Most events written in one batch (one sync).
 const MAX_BATCH: usize = 4096;
 
@@ -125,6 +122,8 @@ struct Writer {
     sign_interval: Duration,
     sign_every_events: u64,
     store: Arc<Store>,
+    /// The store setting this chain's signed head is saved in.
+    chain_head_setting: String,
     signer: AuditSigner,
     file: File,
     file_len: u64,
@@ -158,7 +157,8 @@ impl Writer {
             Some(path) => recover_file(path, &mut notices)?,
             None => (ChainHead::genesis(), true),
         };
-        let signed_head = read_signed_head(&store)?;
+        let chain_head_setting = config.chain_head_setting();
+        let signed_head = read_signed_head(&store, &chain_head_setting)?;
         let head = match signed_head {
             Some(signed) if signed.sequence > file_head.sequence => {
                 notices.push(truncation_notice(&signed, &file_head));
@@ -174,6 +174,7 @@ impl Writer {
             sign_interval: Duration::from_secs(config.sign_interval_seconds.max(1)),
             sign_every_events: config.sign_every_events.max(1),
             store,
+            chain_head_setting,
             signer,
             file,
             file_len: 0,
@@ -352,7 +353,7 @@ impl Writer {
         self.last_digest = Instant::now();
         let head = serde_json::to_string(&self.head).map_err(|e| AuditError::Io(e.to_string()))?;
         self.store
-            .put_setting(CHAIN_HEAD_SETTING, &head)
+            .put_setting(&self.chain_head_setting, &head)
             .map_err(|e| AuditError::Io(format!("cannot save the audit chain head: {e}")))
     }
 
@@ -452,13 +453,12 @@ fn first_unsigned_sequence(path: &Path) -> Result<Option<u64>, AuditError> {
     Ok(first)
 }
 
-pub fn read_signed_head(store: &Store) -> Result<Option<ChainHead>, AuditError> {
+pub fn read_signed_head(store: &Store, setting: &str) -> Result<Option<ChainHead>, AuditError> {
     store
-        .get_setting(CHAIN_HEAD_SETTING)
+        .get_setting(setting)
         .map_err(|e| AuditError::Io(e.to_string()))?
         .map(|text| {
-            serde_json::from_str(&text)
-                .map_err(|e| AuditError::Corrupt(format!("{CHAIN_HEAD_SETTING}: {e}")))
+            serde_json::from_str(&text).map_err(|e| AuditError::Corrupt(format!("{setting}: {e}")))
         })
         .transpose()
 }

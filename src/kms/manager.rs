@@ -338,33 +338,36 @@ impl KeyManager {
     }
 
     /// Adds a key version with fresh material and makes it current. Older
-    /// versions stay, so everything they encrypted still decrypts.
+    /// versions stay, so everything they encrypted still decrypts. The
+    /// version number is chosen under the record's lock, so concurrent
+    /// rotations (from any instance) each add their own version; an
+    /// automatic rotation that another instance already made is not repeated.
     pub fn rotate_key(
         &self,
         key_ref: &str,
         origin: VersionOrigin,
         now: i64,
     ) -> Result<KeyRecord, KmsError> {
-        let key_id = self.resolve_key_id(key_ref)?;
-        let current: KeyRecord = self
-            .store
-            .get_key(&key_id)?
-            .ok_or_else(|| KmsError::NotFound(key_ref.to_string()))?;
-        let next = current
-            .versions
-            .iter()
-            .map(|v| v.version)
-            .max()
-            .unwrap_or(0)
-            + 1;
-        let version = self.new_version(&key_id, next, origin, now)?;
-        self.update_key(&key_id, move |record| {
-            if record.versions.iter().any(|v| v.version == version.version) {
+        let material = DataKey::generate().map_err(|e| KmsError::Internal(e.to_string()))?;
+        self.update_key(key_ref, |record| {
+            if origin == VersionOrigin::Automatic
+                && record.rotation.is_none_or(|r| r.next_rotation_at > now)
+            {
                 return Err(KmsError::Conflict(
-                    "the key was rotated concurrently; retry".into(),
+                    "the key's automatic rotation is not due (already rotated)".into(),
                 ));
             }
-            record.versions.push(version);
+            let next = record.versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
+            record.versions.push(KeyVersion {
+                version: next,
+                created_at: now,
+                sealed_material: self.root.seal_material(
+                    &record.key_id,
+                    next,
+                    material.expose(),
+                )?,
+                origin,
+            });
             record.current_version = next;
             if let Some(schedule) = &mut record.rotation {
                 schedule.next_rotation_at = now + i64::from(schedule.period_days) * DAY;
@@ -397,9 +400,15 @@ impl KeyManager {
                     .rotation
                     .is_some_and(|r: RotationSchedule| r.next_rotation_at <= now)
             {
-                self.rotate_key(&record.key_id, VersionOrigin::Automatic, now)?;
-                tracing::info!(kms_key_id = %record.key_id, "rotated a KMS key automatically");
-                done.rotated.push(record.key_id);
+                match self.rotate_key(&record.key_id, VersionOrigin::Automatic, now) {
+                    Ok(_) => {
+                        tracing::info!(kms_key_id = %record.key_id, "rotated a KMS key automatically");
+                        done.rotated.push(record.key_id);
+                    }
+                    // Another instance sharing the store rotated it first.
+                    Err(KmsError::Conflict(_)) => {}
+                    Err(err) => return Err(err),
+                }
             }
         }
         Ok(done)

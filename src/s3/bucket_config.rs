@@ -49,11 +49,7 @@ impl BucketEncryption {
 }
 
 pub fn load(state: &AppState, bucket: &str) -> Result<BucketSettings, S3Error> {
-    Ok(state
-        .store
-        .get_bucket_settings(bucket)
-        .map_err(|e| S3Error::internal(e.to_string()))?
-        .unwrap_or_default())
+    Ok(state.store.get_bucket_settings(bucket)?.unwrap_or_default())
 }
 
 fn save(state: &AppState, bucket: &str, settings: &BucketSettings) -> Result<(), S3Error> {
@@ -61,7 +57,7 @@ fn save(state: &AppState, bucket: &str, settings: &BucketSettings) -> Result<(),
     state
         .store
         .put_bucket_settings(bucket, value)
-        .map_err(|e| S3Error::internal(e.to_string()))
+        .map_err(S3Error::from)
 }
 
 /// Forgets a deleted bucket's settings (a bucket re-created under the same

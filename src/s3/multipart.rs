@@ -112,8 +112,7 @@ impl UploadRecord {
         let upload_id = ctx.s3.query_value("uploadId").ok_or_else(no_such_upload)?;
         let record: UploadRecord = state
             .store
-            .get_upload(upload_id)
-            .map_err(|e| S3Error::internal(e.to_string()))?
+            .get_upload(upload_id)?
             .ok_or_else(no_such_upload)?;
         if Some(record.bucket.as_str()) != ctx.s3.bucket.as_deref()
             || Some(record.key.as_str()) != ctx.s3.key.as_deref()

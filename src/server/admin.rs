@@ -75,11 +75,7 @@ pub async fn serve(state: &AppState, method: &Method, path: &str) -> Response<Pr
 }
 
 fn check_store(state: &AppState) -> Result<(), String> {
-    state
-        .store
-        .get_setting("default_kms_key_id")
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    state.store.check_ready().map_err(|e| e.to_string())
 }
 
 /// Encrypts and decrypts a probe under the default key: that needs the key

@@ -1,35 +1,32 @@
-//! s3seal's persistent state: the embedded database (redb).
+//! s3seal's persistent state, behind one facade over two backends.
 //!
-//! Everything stateful lives here: KMS keys and their versions, aliases, and
-//! settings such as the default key. Records are JSON values in named tables;
-//! every change is one ACID transaction, fsynced before it returns, so a crash
-//! (`kill -9`) at any point leaves either the old or the new state.
-//! A second backend (PostgreSQL) is planned; callers only see this facade.
+//! Everything stateful lives here: KMS keys and their versions, aliases,
+//! grants, settings (the default key, audit chain heads), bucket policies
+//! and encryption, the object index, layouts and multipart uploads. Records
+//! are JSON values (or text) in named tables ([`Table`]); [`Store`] gives
+//! them types and builds every multi-record change as one transaction.
+//!
+//! Backends ([`backend::Backend`]):
+//! - [`embedded`]: a redb file, the zero-setup default for one instance;
+//! - [`postgres`]: PostgreSQL, shared by several instances, with a cache of
+//!   the configuration tables kept current by LISTEN/NOTIFY.
+//!
+//! [`transfer`] moves a store between backends (`s3seal store export|import`).
+
+pub mod backend;
+pub mod embedded;
+pub mod postgres;
+pub mod transfer;
 
 use std::path::Path;
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("kms_keys");
-const ALIASES: TableDefinition<&str, &str> = TableDefinition::new("kms_aliases");
-const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
-/// The object index: a rebuildable cache, see [`crate::s3::object_index`].
-const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("object_index");
-/// Stream layouts of multipart objects, recorded at completion; see
-/// [`crate::s3::layouts`]. Rebuildable from the objects, but only a recorded
-/// layout detects a multipart object whose last parts were dropped.
-const LAYOUTS: TableDefinition<&str, &[u8]> = TableDefinition::new("sealed_layouts");
-/// Multipart uploads in progress: their wrapped data key and metadata.
-const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("multipart_uploads");
-/// The checksum each uploaded part recorded, by `upload id/part number/ETag`
-/// (the ETag tells two uploads of one part number apart).
-const UPLOAD_PARTS: TableDefinition<&str, &[u8]> = TableDefinition::new("multipart_part_checksums");
-/// KMS grants by grant id.
-const GRANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("kms_grants");
-/// Per-bucket settings s3seal enforces itself: bucket policy, default encryption.
-const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("bucket_settings");
+pub use backend::Table;
+use backend::{Backend, Durability, WriteTxn};
+
+use crate::config::{StoreBackendKind, StoreConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -37,6 +34,10 @@ pub enum StoreError {
     Open { path: String, message: String },
     #[error("store I/O failed: {0}")]
     Io(String),
+    /// The store cannot be reached (PostgreSQL down, pool exhausted): every
+    /// request that needs it fails closed.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
     #[error("corrupt record in table {table}: {message}")]
     Corrupt {
         table: &'static str,
@@ -46,79 +47,72 @@ pub enum StoreError {
     AlreadyExists(String),
 }
 
-macro_rules! io_err {
-    ($e:expr) => {
-        $e.map_err(|e| StoreError::Io(e.to_string()))
-    };
-}
-
 pub struct Store {
-    db: Database,
+    backend: Box<dyn Backend>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database file and its tables.
+    /// Opens (creating if needed) an embedded store file.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| StoreError::Open {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?;
+        Ok(Self::with_backend(Box::new(
+            embedded::EmbeddedBackend::open(path)?,
+        )))
+    }
+
+    /// Opens the store `config` selects (migrating a PostgreSQL schema).
+    pub fn connect(config: &StoreConfig) -> Result<Self, StoreError> {
+        match config.backend {
+            StoreBackendKind::Embedded => Self::open(&config.path),
+            StoreBackendKind::Postgres => Ok(Self::with_backend(Box::new(
+                postgres::PostgresBackend::connect(config)?,
+            ))),
         }
-        let db = Database::create(path).map_err(|e| StoreError::Open {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        let txn = io_err!(db.begin_write())?;
-        io_err!(txn.open_table(KEYS))?;
-        io_err!(txn.open_table(ALIASES))?;
-        io_err!(txn.open_table(SETTINGS))?;
-        io_err!(txn.open_table(OBJECTS))?;
-        io_err!(txn.open_table(LAYOUTS))?;
-        io_err!(txn.open_table(UPLOADS))?;
-        io_err!(txn.open_table(UPLOAD_PARTS))?;
-        io_err!(txn.open_table(GRANTS))?;
-        io_err!(txn.open_table(BUCKETS))?;
-        io_err!(txn.commit())?;
-        Ok(Store { db })
+    }
+
+    pub fn with_backend(backend: Box<dyn Backend>) -> Self {
+        Store { backend }
+    }
+
+    /// Where the data lives, for messages.
+    pub fn describe(&self) -> String {
+        self.backend.describe()
+    }
+
+    /// Whether the store can serve requests now.
+    pub fn check_ready(&self) -> Result<(), StoreError> {
+        self.backend.check_ready()
+    }
+
+    pub(crate) fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
     }
 
     pub fn get_key<T: DeserializeOwned>(&self, key_id: &str) -> Result<Option<T>, StoreError> {
-        let txn = io_err!(self.db.begin_read())?;
-        let table = io_err!(txn.open_table(KEYS))?;
-        match io_err!(table.get(key_id))? {
-            Some(value) => decode("kms_keys", value.value()).map(Some),
-            None => Ok(None),
-        }
+        self.get_json(Table::Keys, key_id)
     }
 
     pub fn list_keys<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
-        let txn = io_err!(self.db.begin_read())?;
-        let table = io_err!(txn.open_table(KEYS))?;
-        let mut out = Vec::new();
-        for entry in io_err!(table.iter())? {
-            let (_, value) = io_err!(entry)?;
-            out.push(decode("kms_keys", value.value())?);
-        }
-        Ok(out)
+        self.list_json(Table::Keys)
     }
 
     /// Inserts a new key record; fails if the id is taken.
     pub fn insert_key<T: Serialize>(&self, key_id: &str, record: &T) -> Result<(), StoreError> {
         let bytes = encode(record)?;
-        let txn = io_err!(self.db.begin_write())?;
-        {
-            let mut table = io_err!(txn.open_table(KEYS))?;
-            if io_err!(table.get(key_id))?.is_some() {
-                return Err(StoreError::AlreadyExists(format!("key {key_id}")));
-            }
-            io_err!(table.insert(key_id, bytes.as_slice()))?;
+        let mut inserted = false;
+        self.durable(|txn| {
+            inserted = txn.insert_new(Table::Keys, key_id, &bytes)?;
+            Ok(inserted)
+        })?;
+        match inserted {
+            true => Ok(()),
+            false => Err(StoreError::AlreadyExists(format!("key {key_id}"))),
         }
-        io_err!(txn.commit())
     }
 
-    /// Read-modify-write of one key record in a single transaction.
-    /// Returns `Ok(None)` if the key does not exist.
+    /// Read-modify-write of one key record in a single transaction; the
+    /// record stays locked meanwhile, so concurrent updates (from any
+    /// instance) apply one after the other. `Ok(None)` if the key does not
+    /// exist; nothing is written if `change` fails.
     pub fn update_key<T, E>(
         &self,
         key_id: &str,
@@ -127,35 +121,35 @@ impl Store {
     where
         T: Serialize + DeserializeOwned,
     {
-        let txn = io_err!(self.db.begin_write())?;
-        let outcome = {
-            let mut table = io_err!(txn.open_table(KEYS))?;
-            let current = match io_err!(table.get(key_id))? {
-                Some(value) => decode::<T>("kms_keys", value.value())?,
-                None => return Ok(None),
+        let mut change = Some(change);
+        let mut outcome = None;
+        self.durable(|txn| {
+            let Some(bytes) = txn.get(Table::Keys, key_id)? else {
+                return Ok(false);
             };
-            let mut record = current;
+            let mut record: T = decode(Table::Keys, &bytes)?;
+            let Some(change) = change.take() else {
+                return Ok(false);
+            };
             match change(&mut record) {
                 Ok(()) => {
-                    let bytes = encode(&record)?;
-                    io_err!(table.insert(key_id, bytes.as_slice()))?;
-                    Ok(record)
+                    txn.put(Table::Keys, key_id, &encode(&record)?)?;
+                    outcome = Some(Ok(record));
+                    Ok(true)
                 }
-                Err(e) => Err(e),
+                Err(err) => {
+                    outcome = Some(Err(err));
+                    Ok(false)
+                }
             }
-        };
-        if outcome.is_ok() {
-            io_err!(txn.commit())?;
-        } else {
-            io_err!(txn.abort())?;
-        }
-        Ok(Some(outcome))
+        })?;
+        Ok(outcome)
     }
 
     /// Creates the key named by setting `setting` unless that setting exists,
     /// in one transaction: inserts `record`, the setting and `alias` (if the
     /// alias is free). Returns the key id the setting names afterwards, so
-    /// concurrent callers agree on one key.
+    /// concurrent callers (and instances) agree on one key.
     pub fn insert_key_once<T: Serialize>(
         &self,
         setting: &str,
@@ -164,37 +158,61 @@ impl Store {
         record: &T,
     ) -> Result<String, StoreError> {
         let bytes = encode(record)?;
-        let txn = io_err!(self.db.begin_write())?;
-        {
-            let mut settings = io_err!(txn.open_table(SETTINGS))?;
-            if let Some(existing) = io_err!(settings.get(setting))? {
-                return Ok(existing.value().to_string());
+        let mut created = false;
+        self.durable(|txn| {
+            created = txn.insert_new(Table::Settings, setting, key_id.as_bytes())?;
+            if created {
+                txn.insert_new(Table::Keys, key_id, &bytes)?;
+                txn.insert_new(Table::Aliases, alias, key_id.as_bytes())?;
             }
-            io_err!(settings.insert(setting, key_id))?;
-            let mut keys = io_err!(txn.open_table(KEYS))?;
-            io_err!(keys.insert(key_id, bytes.as_slice()))?;
-            let mut aliases = io_err!(txn.open_table(ALIASES))?;
-            if io_err!(aliases.get(alias))?.is_none() {
-                io_err!(aliases.insert(alias, key_id))?;
-            }
+            Ok(created)
+        })?;
+        match created {
+            true => Ok(key_id.to_string()),
+            false => self
+                .get_setting(setting)?
+                .ok_or_else(|| StoreError::Io(format!("setting {setting} vanished"))),
         }
-        io_err!(txn.commit())?;
-        Ok(key_id.to_string())
     }
 
     pub fn get_alias(&self, alias: &str) -> Result<Option<String>, StoreError> {
-        let txn = io_err!(self.db.begin_read())?;
-        let table = io_err!(txn.open_table(ALIASES))?;
-        Ok(io_err!(table.get(alias))?.map(|v| v.value().to_string()))
+        self.get_text(Table::Aliases, alias)
     }
 
     pub fn put_alias(&self, alias: &str, key_id: &str) -> Result<(), StoreError> {
-        let txn = io_err!(self.db.begin_write())?;
-        {
-            let mut table = io_err!(txn.open_table(ALIASES))?;
-            io_err!(table.insert(alias, key_id))?;
+        self.put_record(Table::Aliases, alias, Some(key_id.as_bytes().to_vec()))
+    }
+
+    /// Creates an alias; fails if the name is taken.
+    pub fn insert_alias(&self, alias: &str, key_id: &str) -> Result<(), StoreError> {
+        let mut inserted = false;
+        self.durable(|txn| {
+            inserted = txn.insert_new(Table::Aliases, alias, key_id.as_bytes())?;
+            Ok(inserted)
+        })?;
+        match inserted {
+            true => Ok(()),
+            false => Err(StoreError::AlreadyExists(alias.to_string())),
         }
-        io_err!(txn.commit())
+    }
+
+    /// Removes an alias; `false` if it did not exist.
+    pub fn delete_alias(&self, alias: &str) -> Result<bool, StoreError> {
+        let mut existed = false;
+        self.durable(|txn| {
+            existed = txn.delete(Table::Aliases, alias)?;
+            Ok(existed)
+        })?;
+        Ok(existed)
+    }
+
+    /// Every alias and the key id it names, sorted by alias.
+    pub fn list_aliases(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.backend
+            .scan(Table::Aliases)?
+            .into_iter()
+            .map(|(alias, target)| Ok((alias, text(Table::Aliases, target)?)))
+            .collect()
     }
 
     /// Reads an object-index entry.
@@ -202,69 +220,27 @@ impl Store {
         &self,
         key: &str,
     ) -> Result<Option<T>, StoreError> {
-        let txn = io_err!(self.db.begin_read())?;
-        let table = io_err!(txn.open_table(OBJECTS))?;
-        match io_err!(table.get(key))? {
-            Some(value) => decode("object_index", value.value()).map(Some),
-            None => Ok(None),
-        }
+        self.get_json(Table::Objects, key)
     }
 
     /// Writes (or, with `None`, removes) an object-index entry. The index is a
-    /// cache rebuilt from the objects themselves, so these commits skip the
-    /// fsync: a crash may lose recent entries, never correctness.
+    /// cache rebuilt from the objects themselves, so these writes are not
+    /// synced: a crash may lose recent entries, never correctness.
     pub fn put_object_entry<T: Serialize>(
         &self,
         key: &str,
         entry: Option<&T>,
     ) -> Result<(), StoreError> {
         let bytes = entry.map(encode).transpose()?;
-        let mut txn = io_err!(self.db.begin_write())?;
-        io_err!(txn.set_durability(redb::Durability::None))?;
-        {
-            let mut table = io_err!(txn.open_table(OBJECTS))?;
+        self.backend.write(Durability::Relaxed, &mut |txn| {
             match &bytes {
-                Some(bytes) => io_err!(table.insert(key, bytes.as_slice()))?,
-                None => io_err!(table.remove(key))?,
-            };
-        }
-        io_err!(txn.commit())
-    }
-
-    /// Creates an alias; fails if the name is taken.
-    pub fn insert_alias(&self, alias: &str, key_id: &str) -> Result<(), StoreError> {
-        let txn = io_err!(self.db.begin_write())?;
-        {
-            let mut table = io_err!(txn.open_table(ALIASES))?;
-            if io_err!(table.get(alias))?.is_some() {
-                return Err(StoreError::AlreadyExists(alias.to_string()));
+                Some(bytes) => txn.put(Table::Objects, key, bytes)?,
+                None => {
+                    txn.delete(Table::Objects, key)?;
+                }
             }
-            io_err!(table.insert(alias, key_id))?;
-        }
-        io_err!(txn.commit())
-    }
-
-    /// Removes an alias; `false` if it did not exist.
-    pub fn delete_alias(&self, alias: &str) -> Result<bool, StoreError> {
-        let txn = io_err!(self.db.begin_write())?;
-        let existed = {
-            let mut table = io_err!(txn.open_table(ALIASES))?;
-            io_err!(table.remove(alias))?.is_some()
-        };
-        io_err!(txn.commit())?;
-        Ok(existed)
-    }
-
-    /// Every alias and the key id it names, sorted by alias.
-    pub fn list_aliases(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let txn = io_err!(self.db.begin_read())?;
-        let table = io_err!(txn.open_table(ALIASES))?;
-        let mut out = Vec::new();
-        for entry in io_err!(table.iter())? {
-            let (k, v) = io_err!(entry)?;
-            out.push((k.value().to_string(), v.value().to_string()));
-        }
-        Ok(out)
+            Ok(true)
+        })
     }
 
     /// Destroys a key: its record (with all its material), its aliases and its
@@ -273,18 +249,20 @@ impl Store {
         &self,
         key_id: &str,
     ) -> Result<(), StoreError> {
-        let txn = io_err!(self.db.begin_write())?;
-        {
-            let mut keys = io_err!(txn.open_table(KEYS))?;
-            io_err!(keys.remove(key_id))?;
-            let mut aliases = io_err!(txn.open_table(ALIASES))?;
-            io_err!(aliases.retain(|_, target| target != key_id))?;
-            let mut grants = io_err!(txn.open_table(GRANTS))?;
-            io_err!(grants.retain(|_, value| {
-                decode::<G>("kms_grants", value).map_or(true, |g| g.key_id() != key_id)
-            }))?;
-        }
-        io_err!(txn.commit())
+        self.durable(|txn| {
+            txn.delete(Table::Keys, key_id)?;
+            for (alias, target) in txn.scan(Table::Aliases, None)? {
+                if target == key_id.as_bytes() {
+                    txn.delete(Table::Aliases, &alias)?;
+                }
+            }
+            for (grant_id, grant) in txn.scan(Table::Grants, None)? {
+                if decode::<G>(Table::Grants, &grant).is_ok_and(|g| g.key_id() == key_id) {
+                    txn.delete(Table::Grants, &grant_id)?;
+                }
+            }
+            Ok(true)
+        })
     }
 
     pub fn put_grant<T: Serialize>(
@@ -292,25 +270,18 @@ impl Store {
         grant_id: &str,
         grant: Option<&T>,
     ) -> Result<(), StoreError> {
-        self.put_json(GRANTS, grant_id, grant)
+        self.put_json(Table::Grants, grant_id, grant)
     }
 
     pub fn list_grants<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
-        let txn = io_err!(self.db.begin_read())?;
-        let table = io_err!(txn.open_table(GRANTS))?;
-        let mut out = Vec::new();
-        for entry in io_err!(table.iter())? {
-            let (_, value) = io_err!(entry)?;
-            out.push(decode("kms_grants", value.value())?);
-        }
-        Ok(out)
+        self.list_json(Table::Grants)
     }
 
     pub fn get_bucket_settings<T: DeserializeOwned>(
         &self,
         bucket: &str,
     ) -> Result<Option<T>, StoreError> {
-        self.get_json(BUCKETS, "bucket_settings", bucket)
+        self.get_json(Table::Buckets, bucket)
     }
 
     pub fn put_bucket_settings<T: Serialize>(
@@ -318,26 +289,26 @@ impl Store {
         bucket: &str,
         settings: Option<&T>,
     ) -> Result<(), StoreError> {
-        self.put_json(BUCKETS, bucket, settings)
+        self.put_json(Table::Buckets, bucket, settings)
     }
 
     pub fn get_layout<T: DeserializeOwned>(
         &self,
         object_id: &str,
     ) -> Result<Option<T>, StoreError> {
-        self.get_json(LAYOUTS, "sealed_layouts", object_id)
+        self.get_json(Table::Layouts, object_id)
     }
 
     /// Records a layout (durably: it is what detects dropped parts).
     pub fn put_layout<T: Serialize>(&self, object_id: &str, layout: &T) -> Result<(), StoreError> {
-        self.put_json(LAYOUTS, object_id, Some(layout))
+        self.put_json(Table::Layouts, object_id, Some(layout))
     }
 
     pub fn get_upload<T: DeserializeOwned>(
         &self,
         upload_id: &str,
     ) -> Result<Option<T>, StoreError> {
-        self.get_json(UPLOADS, "multipart_uploads", upload_id)
+        self.get_json(Table::Uploads, upload_id)
     }
 
     pub fn put_upload<T: Serialize>(
@@ -345,7 +316,7 @@ impl Store {
         upload_id: &str,
         upload: Option<&T>,
     ) -> Result<(), StoreError> {
-        self.put_json(UPLOADS, upload_id, upload)
+        self.put_json(Table::Uploads, upload_id, upload)
     }
 
     pub fn get_part_checksum<T: DeserializeOwned>(
@@ -354,8 +325,7 @@ impl Store {
         part_number: u32,
         etag: &str,
     ) -> Result<Option<T>, StoreError> {
-        let key = part_key(upload_id, part_number, etag);
-        self.get_json(UPLOAD_PARTS, "multipart_part_checksums", &key)
+        self.get_json(Table::UploadParts, &part_key(upload_id, part_number, etag))
     }
 
     pub fn put_part_checksum<T: Serialize>(
@@ -366,112 +336,137 @@ impl Store {
         checksum: &T,
     ) -> Result<(), StoreError> {
         let key = part_key(upload_id, part_number, etag);
-        self.put_json(UPLOAD_PARTS, &key, Some(checksum))
+        self.put_json(Table::UploadParts, &key, Some(checksum))
     }
 
     /// Forgets the part checksums of a completed or aborted upload.
     pub fn forget_part_checksums(&self, upload_id: &str) -> Result<(), StoreError> {
         // Every key of the upload sorts between "<id>/" and "<id>0" ('0' follows '/').
         let (first, end) = (format!("{upload_id}/"), format!("{upload_id}0"));
-        let txn = io_err!(self.db.begin_write())?;
-        {
-            let mut table = io_err!(txn.open_table(UPLOAD_PARTS))?;
-            io_err!(table.retain_in(first.as_str()..end.as_str(), |_, _| false))?;
-        }
-        io_err!(txn.commit())
-    }
-
-    fn get_json<T: DeserializeOwned>(
-        &self,
-        definition: TableDefinition<&str, &[u8]>,
-        table_name: &'static str,
-        key: &str,
-    ) -> Result<Option<T>, StoreError> {
-        let txn = io_err!(self.db.begin_read())?;
-        let table = io_err!(txn.open_table(definition))?;
-        match io_err!(table.get(key))? {
-            Some(value) => decode(table_name, value.value()).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    /// Writes (or, with `None`, removes) one record, durably.
-    fn put_json<T: Serialize>(
-        &self,
-        definition: TableDefinition<&str, &[u8]>,
-        key: &str,
-        record: Option<&T>,
-    ) -> Result<(), StoreError> {
-        let bytes = record.map(encode).transpose()?;
-        let txn = io_err!(self.db.begin_write())?;
-        {
-            let mut table = io_err!(txn.open_table(definition))?;
-            match &bytes {
-                Some(bytes) => io_err!(table.insert(key, bytes.as_slice()))?,
-                None => io_err!(table.remove(key))?,
-            };
-        }
-        io_err!(txn.commit())
+        self.durable(|txn| {
+            txn.delete_range(Table::UploadParts, Some((&first, &end)))?;
+            Ok(true)
+        })
     }
 
     /// Empties the object index and the recorded layouts (both rebuildable).
     /// Returns how many records were dropped.
     pub fn reset_rebuildable(&self) -> Result<u64, StoreError> {
-        let txn = io_err!(self.db.begin_write())?;
         let mut dropped = 0;
-        for table in [OBJECTS, LAYOUTS] {
-            let mut table = io_err!(txn.open_table(table))?;
-            dropped += io_err!(table.len())?;
-            io_err!(table.retain(|_, _| false))?;
-        }
-        io_err!(txn.commit())?;
+        self.durable(|txn| {
+            dropped = txn.delete_range(Table::Objects, None)?;
+            dropped += txn.delete_range(Table::Layouts, None)?;
+            Ok(true)
+        })?;
         Ok(dropped)
     }
 
     pub fn get_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
-        let txn = io_err!(self.db.begin_read())?;
-        let table = io_err!(txn.open_table(SETTINGS))?;
-        Ok(io_err!(table.get(name))?.map(|v| v.value().to_string()))
+        self.get_text(Table::Settings, name)
     }
 
     /// Sets (or replaces) a setting, durably.
     pub fn put_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
-        let txn = io_err!(self.db.begin_write())?;
-        {
-            let mut table = io_err!(txn.open_table(SETTINGS))?;
-            io_err!(table.insert(name, value))?;
-        }
-        io_err!(txn.commit())
+        self.put_record(Table::Settings, name, Some(value.as_bytes().to_vec()))
     }
 
     /// Sets `name` to the value `make` returns unless it is already set; returns
-    /// the stored value. The check and the write are one transaction, so two
-    /// racing callers agree on one value. `make` must not use the store.
+    /// the stored value. Racing callers (and instances) agree on one value:
+    /// the first insert wins and the others read it. `make` must not use the
+    /// store; it may run in callers whose value is then discarded.
     pub fn setting_or_insert_with<E: From<StoreError>>(
         &self,
         name: &str,
         make: impl FnOnce() -> Result<String, E>,
     ) -> Result<String, E> {
-        let txn = io_err!(self.db.begin_write())?;
-        let value = {
-            let mut table = io_err!(txn.open_table(SETTINGS))?;
-            if let Some(existing) = io_err!(table.get(name))? {
-                return Ok(existing.value().to_string());
+        if let Some(existing) = self.get_setting(name)? {
+            return Ok(existing);
+        }
+        let value = make()?;
+        let mut inserted = false;
+        self.durable(|txn| {
+            inserted = txn.insert_new(Table::Settings, name, value.as_bytes())?;
+            Ok(inserted)
+        })?;
+        match inserted {
+            true => Ok(value),
+            false => Ok(self
+                .get_setting(name)?
+                .ok_or_else(|| StoreError::Io(format!("setting {name} vanished")))?),
+        }
+    }
+
+    /// Every record of every table, from one consistent snapshot.
+    pub fn snapshot(&self, each: &mut backend::RecordVisitor<'_>) -> Result<(), StoreError> {
+        self.backend.snapshot(each)
+    }
+
+    fn durable(
+        &self,
+        mut work: impl FnMut(&mut dyn WriteTxn) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        self.backend.write(Durability::Durable, &mut work)
+    }
+
+    fn get_json<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        match self.backend.get(table, key)? {
+            Some(bytes) => decode(table, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn list_json<T: DeserializeOwned>(&self, table: Table) -> Result<Vec<T>, StoreError> {
+        self.backend
+            .scan(table)?
+            .iter()
+            .map(|(_, value)| decode(table, value))
+            .collect()
+    }
+
+    fn get_text(&self, table: Table, key: &str) -> Result<Option<String>, StoreError> {
+        self.backend
+            .get(table, key)?
+            .map(|bytes| text(table, bytes))
+            .transpose()
+    }
+
+    /// Writes (or, with `None`, removes) one record, durably.
+    fn put_json<T: Serialize>(
+        &self,
+        table: Table,
+        key: &str,
+        record: Option<&T>,
+    ) -> Result<(), StoreError> {
+        self.put_record(table, key, record.map(encode).transpose()?)
+    }
+
+    fn put_record(
+        &self,
+        table: Table,
+        key: &str,
+        value: Option<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        self.durable(|txn| {
+            match &value {
+                Some(bytes) => txn.put(table, key, bytes)?,
+                None => {
+                    txn.delete(table, key)?;
+                }
             }
-            let value = make()?;
-            io_err!(table.insert(name, value.as_str()))?;
-            value
-        };
-        io_err!(txn.commit())?;
-        Ok(value)
+            Ok(true)
+        })
     }
 }
 
-/// Records that belong to one KMS key.
 fn part_key(upload_id: &str, part_number: u32, etag: &str) -> String {
     format!("{upload_id}/{part_number:05}/{}", etag.trim_matches('"'))
 }
 
+/// Records that belong to one KMS key.
 pub trait HasKeyId {
     fn key_id(&self) -> &str;
 }
@@ -480,10 +475,17 @@ fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(record).map_err(|e| StoreError::Io(e.to_string()))
 }
 
-fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+fn decode<T: DeserializeOwned>(table: Table, bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-        table,
+        table: table.name(),
         message: e.to_string(),
+    })
+}
+
+fn text(table: Table, bytes: Vec<u8>) -> Result<String, StoreError> {
+    String::from_utf8(bytes).map_err(|_| StoreError::Corrupt {
+        table: table.name(),
+        message: "value is not UTF-8 text".into(),
     })
 }
 

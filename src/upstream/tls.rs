@@ -64,8 +64,9 @@ pub fn connector(
     Ok(builder.enable_http1().wrap_connector(tcp))
 }
 
-/// The CA certificates an HTTPS upstream's certificate must chain to.
-fn trusted_roots(ca_bundle: Option<&Path>) -> Result<RootCertStore, UpstreamTlsError> {
+/// The CA certificates an HTTPS upstream's certificate must chain to (also
+/// used for the PostgreSQL store's TLS connections).
+pub(crate) fn trusted_roots(ca_bundle: Option<&Path>) -> Result<RootCertStore, UpstreamTlsError> {
     let mut roots = RootCertStore::empty();
     match ca_bundle {
         Some(path) => {

@@ -47,7 +47,11 @@ impl Fixture {
         let options = VerifyOptions {
             verifier: Some(crate::audit::signer::DigestVerifier::from_public_key(&public).unwrap()),
             signing_key_arn: Some(signer.key_arn().to_string()),
-            signed_head: read_signed_head(&self.store).unwrap(),
+            signed_head: read_signed_head(
+                &self.store,
+                &AuditConfig::default().chain_head_setting(),
+            )
+            .unwrap(),
             open_tail,
         };
         verify_files(&files::log_files(&self.log_dir()).unwrap(), &options).unwrap()
