@@ -24,6 +24,17 @@ ensure_softhsm() {
   $sudo apt-get install -y softhsm2 >&2 || { $sudo apt-get update >&2 && $sudo apt-get install -y softhsm2 >&2; }
 }
 
+# PostgreSQL (Debian's package; 15 on bookworm) for the shared-store tests.
+ensure_postgres() {
+  if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    return 0
+  fi
+  echo ">> installing postgresql" >&2
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get install -y postgresql >&2 || { $sudo apt-get update >&2 && $sudo apt-get install -y postgresql >&2; }
+}
+
 ensure_aws_clients() {
   local here
   here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

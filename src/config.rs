@@ -283,7 +283,8 @@ pub struct AuditConfig {
     pub signing_key_id: Option<String>,
     /// Names this instance's audit chain, whose signed head is kept in the
     /// store: instances sharing a store each keep their own log and chain.
-    /// Default: none with the embedded store; the host name with PostgreSQL.
+    /// Default: none with the embedded store; `<host name>/<server.listen>`
+    /// with PostgreSQL.
     pub instance: Option<String>,
 }
 
@@ -349,11 +350,14 @@ impl Config {
         let mut config: Config = figment.extract().map_err(Box::new)?;
         config.validate()?;
         if config.store.backend == StoreBackendKind::Postgres && config.audit.instance.is_none() {
-            config.audit.instance = Some(host_name().ok_or_else(|| {
+            // Unique among instances sharing the store: two on one host
+            // cannot listen on one address.
+            let host = host_name().ok_or_else(|| {
                 ConfigError::Invalid(
                     "cannot read the host name: set audit.instance (each instance sharing a store needs its own)".into(),
                 )
-            })?);
+            })?;
+            config.audit.instance = Some(format!("{host}/{}", config.server.listen));
         }
         Ok(config)
     }

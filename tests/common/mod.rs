@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod postgres;
 pub mod tls_relay;
 
 use std::io::Read;
@@ -208,6 +209,8 @@ pub struct S3sealOptions {
     pub tls: bool,
     /// Serve HTTPS only (`tls` and `server.plain_http = false`).
     pub https_only: bool,
+    /// Use this PostgreSQL database as the store instead of an embedded file.
+    pub postgres_url: Option<String>,
 }
 
 /// s3seal's HTTPS listener in a test.
@@ -288,7 +291,7 @@ region = "garage"
 access_key_id = "{key_id}"
 secret_access_key = "{secret}"
 [store]
-path = "{dir}/store.redb"
+{store}
 [kms]
 {root_key_line}
 [[auth.credentials]]
@@ -304,7 +307,12 @@ level = "info"
             upstream = garage.endpoint(),
             key_id = garage.key_id,
             secret = garage.secret,
-            dir = dir.display(),
+            store = match &options.postgres_url {
+                Some(url) => format!(
+                    "backend = \"postgres\"\npostgres_url = \"{url}\"\npostgres_connect_timeout_seconds = 2"
+                ),
+                None => format!("path = \"{}/store.redb\"", dir.display()),
+            },
             extra = options.extra_config,
         );
         std::fs::write(dir.join("s3seal.toml"), config).unwrap();
