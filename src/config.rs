@@ -381,6 +381,11 @@ impl Config {
             return invalid("upstream.url has no host");
         }
         self.validate_tls()?;
+        if self.store.backend == StoreBackendKind::Postgres && self.store.postgres_url.is_none() {
+            return invalid(
+                "store.backend is \"postgres\" but store.postgres_url (S3SEAL_STORE_POSTGRES_URL) is not set",
+            );
+        }
         if !self.server.require_encryption {
             return invalid(
                 "server.require_encryption = false is not supported: s3seal has no path that stores objects unencrypted",
@@ -514,6 +519,54 @@ mod tests {
             let config = Config::load(None).unwrap();
             assert_eq!(config.upstream.url, "http://garage:3900");
             assert_eq!(config.auth.credentials.len(), 1);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_postgres_store_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            minimal_env(jail);
+            jail.set_env("S3SEAL_STORE_BACKEND", "postgres");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("store.postgres_url"), "{err}");
+            jail.set_env(
+                "S3SEAL_STORE_POSTGRES_URL",
+                "postgres://s3seal:hunter2@db:5432/s3seal",
+            );
+            jail.set_env("S3SEAL_STORE_POSTGRES_POOL_SIZE", "4");
+            jail.set_env("S3SEAL_SERVER_LISTEN", "0.0.0.0:9000");
+            let config = Config::load(None).unwrap();
+            assert_eq!(config.store.backend, StoreBackendKind::Postgres);
+            assert_eq!(config.store.postgres_pool_size, 4);
+            assert!(
+                !format!("{config:?}").contains("hunter2"),
+                "the password is redacted"
+            );
+            // Each instance sharing the store gets its own audit chain.
+            let instance = config.audit.instance.clone().unwrap();
+            assert!(instance.ends_with("/0.0.0.0:9000"), "{instance}");
+            assert_eq!(
+                config.audit.chain_head_setting(),
+                format!("audit_chain_head/{instance}")
+            );
+            jail.set_env("S3SEAL_AUDIT_INSTANCE", "s3seal-a");
+            let config = Config::load(None).unwrap();
+            assert_eq!(
+                config.audit.chain_head_setting(),
+                "audit_chain_head/s3seal-a"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_embedded_store_keeps_its_single_chain() {
+        figment::Jail::expect_with(|jail| {
+            minimal_env(jail);
+            let config = Config::load(None).unwrap();
+            assert_eq!(config.store.backend, StoreBackendKind::Embedded);
+            assert_eq!(config.audit.chain_head_setting(), "audit_chain_head");
             Ok(())
         });
     }
