@@ -246,11 +246,11 @@ pub async fn copy_object(
         "re-wrapped a data key for CopyObject"
     );
     let metadata = SealedObjectMetadata {
+        bucket_key_enabled: sse.bucket_key_enabled || wrapped.under_bucket_key(),
         data_key: wrapped,
         shape: source_metadata.shape.clone(),
         sse: sse.mode,
         client_context: sse.context.as_ref().map(|(raw, _)| raw.clone()),
-        bucket_key_enabled: sse.bucket_key_enabled,
     };
     let mut headers = match directive {
         MetadataDirective::Copy => copied_object_headers(&head),
@@ -711,11 +711,12 @@ pub async fn update_object_encryption(
         "re-wrapped a data key for UpdateObjectEncryption"
     );
     let metadata = SealedObjectMetadata {
+        bucket_key_enabled: wrapped.under_bucket_key()
+            || target
+                .bucket_key_enabled
+                .unwrap_or(current.bucket_key_enabled),
         data_key: wrapped,
         sse: SseMode::Kms,
-        bucket_key_enabled: target
-            .bucket_key_enabled
-            .unwrap_or(current.bucket_key_enabled),
         ..current.clone()
     };
     // Already wrapped so: nothing to copy, which makes re-keying a bucket

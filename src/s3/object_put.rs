@@ -213,11 +213,11 @@ pub async fn new_object_key(
         "generated a data key for {operation}"
     );
     let metadata = SealedObjectMetadata {
+        bucket_key_enabled: sse.bucket_key_enabled || wrapped.under_bucket_key(),
         data_key: wrapped,
         shape,
         sse: sse.mode,
         client_context: sse.context.as_ref().map(|(raw, _)| raw.clone()),
-        bucket_key_enabled: sse.bucket_key_enabled,
     };
     Ok((data_key, metadata))
 }

@@ -92,6 +92,11 @@ impl WrappedDataKey {
         }
     }
 
+    /// Format 2: under a bucket key, so reported with `bucket-key-enabled: true`.
+    pub fn under_bucket_key(&self) -> bool {
+        matches!(self, WrappedDataKey::UnderBucketKey { .. })
+    }
+
     /// The KMS key as logs name it: a built-in key's id, an external key's ARN.
     pub fn kms_key_name(&self) -> &str {
         match self {
@@ -179,7 +184,7 @@ impl SealedObjectMetadata {
         if let Some(ctx) = &self.client_context {
             put(CONTEXT, ctx.clone())?;
         }
-        if self.bucket_key_enabled || self.data_key.format_version() == 2 {
+        if self.bucket_key_enabled || self.data_key.under_bucket_key() {
             put(BUCKET_KEY, "true".to_string())?;
         }
         Ok(())
@@ -211,7 +216,7 @@ impl SealedObjectMetadata {
             other => return Err(SealError::UnsupportedVersion(other)),
         };
         Ok(Some(SealedObjectMetadata {
-            bucket_key_enabled: data_key.format_version() == 2
+            bucket_key_enabled: data_key.under_bucket_key()
                 || headers.get(BUCKET_KEY).is_some_and(|v| v == "true"),
             data_key,
             shape: match (

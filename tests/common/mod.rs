@@ -208,6 +208,9 @@ pub struct S3sealOptions {
     pub tls: bool,
     /// Serve HTTPS only (`tls` and `server.plain_http = false`).
     pub https_only: bool,
+    /// Listen on this port instead of a fresh one (to restart an instance
+    /// that others point at).
+    pub port: Option<u16>,
 }
 
 /// s3seal's HTTPS listener in a test.
@@ -246,7 +249,7 @@ impl S3seal {
             d
         });
         std::fs::create_dir_all(&dir).unwrap();
-        let port = free_port();
+        let port = options.port.unwrap_or_else(free_port);
         let root_key = dir.join("root.key");
         let root_key_line = if options.no_root_key_file {
             String::new()
