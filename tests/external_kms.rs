@@ -77,26 +77,6 @@ max_attempts = 2
     (c, format!("http://127.0.0.1:{admin_port}"))
 }
 
-/// Every event in an instance's audit log (digests left out).
-fn audit_events(dir: &Path) -> Vec<Value> {
-    let mut files: Vec<_> = std::fs::read_dir(dir.join("audit"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .flat_map(|f| {
-            std::fs::read_to_string(f)
-                .unwrap()
-                .lines()
-                .map(|l| serde_json::from_str::<Value>(l).unwrap())
-                .collect::<Vec<_>>()
-        })
-        .filter(|r| r["eventType"] != "S3sealAuditDigest")
-        .collect()
-}
-
 /// The KMS calls named `name` in `dir`'s audit log for `bucket`'s bucket key.
 fn bucket_key_calls(dir: &Path, name: &str, bucket: &str) -> Vec<Value> {
     let bucket_arn = format!("arn:aws:s3:::{bucket}");
@@ -107,19 +87,6 @@ fn bucket_key_calls(dir: &Path, name: &str, bucket: &str) -> Vec<Value> {
                 && e["requestParameters"]["encryptionContext"]["aws:s3:arn"] == bucket_arn.as_str()
         })
         .collect()
-}
-
-fn http_get(url: &str) -> (u16, String) {
-    let out = std::process::Command::new("curl")
-        .args(["-s", "-o", "-", "-w", "\n%{http_code}", url])
-        .output()
-        .expect("curl runs");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, status) = text.rsplit_once('\n').expect("curl wrote a status");
-    (
-        status.trim().parse().expect("an HTTP status"),
-        body.to_string(),
-    )
 }
 
 /// The readiness answer's `external_kms` check.
@@ -310,6 +277,31 @@ fn objects_are_sealed_under_bucket_keys_of_another_s3seal() {
         );
     }
 
+    // The metrics count the cache hits (uploads and reads that needed no
+    // KMS call) and misses, and the calls themselves.
+    let (_, scrape) = http_get(&format!("{admin}/metrics"));
+    let metric = |name: &str| -> u64 {
+        scrape
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{scrape}"))
+    };
+    assert_eq!(
+        metric(r#"s3seal_bucket_key_cache_total{cache="upload",result="hit"}"#),
+        4,
+        "small, medium, the multipart upload and the copy within the bucket"
+    );
+    assert!(metric(r#"s3seal_bucket_key_cache_total{cache="read",result="hit"}"#) >= 7);
+    assert_eq!(
+        metric(r#"s3seal_bucket_key_cache_total{cache="upload",result="miss"}"#),
+        5,
+        "four references in this bucket, one in the other"
+    );
+    assert_eq!(
+        metric(r#"s3seal_external_kms_calls_total{action="GenerateDataKey",result="ok"}"#),
+        5
+    );
+
     // An object moved on the upstream does not decrypt: to another key of
     // the bucket (the local wrap), or to another bucket (the bucket key).
     ok(&upstream_aws(&[
@@ -336,7 +328,8 @@ fn objects_are_sealed_under_bucket_keys_of_another_s3seal() {
 
 #[test]
 fn fails_closed_when_the_external_key_is_disabled_or_the_kms_is_down() {
-    const TTL: u64 = 10;
+    // Long enough for a few aws CLI runs on a loaded machine.
+    const TTL: u64 = 20;
     let d_port = free_port();
     let d = start_d(Some(d_port), None);
     let key_arn = create_key(&d, "alias/c-failures");
@@ -367,12 +360,22 @@ fn fails_closed_when_the_external_key_is_disabled_or_the_kms_is_down() {
     fails_with(&get(&b, "first"), "KMS.DisabledException");
     ok(&d.aws(&["kms", "enable-key", "--key-id", &key_arn]));
 
-    // Fresh bucket keys for uploads and for reading "first", then D stops.
+    // Fresh bucket keys for uploads and for reading "first", then D dies
+    // (killed: a graceful stop would wait for C's idle connections).
+    let cached_from = Instant::now();
     ok(&put(&b, "second"));
     ok(&get(&b, "first"));
     let cached_at = Instant::now();
-    let d_dir = d.stop();
+    let d_dir = d.kill();
 
+    // Cached bucket keys keep serving uploads and reads within the TTL.
+    ok(&put(&b, "while-down"));
+    ok(&get(&b, "first"));
+    ok(&get(&b, "second"));
+    assert!(
+        cached_from.elapsed() < Duration::from_secs(TTL),
+        "the checks above took longer than the cache TTL; they prove nothing"
+    );
     // No cached bucket key: refused at once, clearly, nothing stored.
     let refused = fails_with(&put(&cold, "nothing"), "ServiceUnavailable");
     assert!(
@@ -380,14 +383,6 @@ fn fails_closed_when_the_external_key_is_disabled_or_the_kms_is_down() {
         "names the endpoint: {refused}"
     );
     assert!(!upstream_has(&cold, "nothing"), "nothing stored");
-    // Cached bucket keys keep serving uploads and reads within the TTL.
-    ok(&put(&b, "while-down"));
-    ok(&get(&b, "first"));
-    ok(&get(&b, "second"));
-    assert!(
-        cached_at.elapsed() < Duration::from_secs(TTL),
-        "the checks above took longer than the cache TTL; they prove nothing"
-    );
     let (status, check) = external_kms_check(&admin);
     assert_eq!(
         (status, &check["ok"]),
