@@ -678,15 +678,20 @@ mod tests {
         });
     }
 
+    /// The required `[kms.external]` keys, from the environment.
+    fn minimal_external_env(jail: &mut figment::Jail) {
+        jail.set_env("S3SEAL_KMS_EXTERNAL_ENDPOINT", "http://127.0.0.1:9000");
+        jail.set_env("S3SEAL_KMS_EXTERNAL_ACCESS_KEY_ID", "AK");
+        jail.set_env("S3SEAL_KMS_EXTERNAL_SECRET_ACCESS_KEY", "SK");
+        jail.set_env("S3SEAL_KMS_EXTERNAL_DEFAULT_KEY_ID", "1234");
+    }
+
     #[test]
     fn external_kms_from_the_environment_only() {
         figment::Jail::expect_with(|jail| {
             minimal_env(jail);
             assert!(Config::load(None).unwrap().kms.external.is_none());
-            jail.set_env("S3SEAL_KMS_EXTERNAL_ENDPOINT", "http://127.0.0.1:9000");
-            jail.set_env("S3SEAL_KMS_EXTERNAL_ACCESS_KEY_ID", "AK");
-            jail.set_env("S3SEAL_KMS_EXTERNAL_SECRET_ACCESS_KEY", "SK");
-            jail.set_env("S3SEAL_KMS_EXTERNAL_DEFAULT_KEY_ID", "1234");
+            minimal_external_env(jail);
             let external = Config::load(None).unwrap().kms.external.unwrap();
             assert_eq!(external.endpoint, "http://127.0.0.1:9000");
             assert_eq!(external.default_key_id, "1234");
@@ -721,10 +726,7 @@ mod tests {
         for (key, value, expected) in cases {
             figment::Jail::expect_with(|jail| {
                 minimal_env(jail);
-                jail.set_env("S3SEAL_KMS_EXTERNAL_ENDPOINT", "http://127.0.0.1:9000");
-                jail.set_env("S3SEAL_KMS_EXTERNAL_ACCESS_KEY_ID", "AK");
-                jail.set_env("S3SEAL_KMS_EXTERNAL_SECRET_ACCESS_KEY", "SK");
-                jail.set_env("S3SEAL_KMS_EXTERNAL_DEFAULT_KEY_ID", "k");
+                minimal_external_env(jail);
                 jail.set_env(key, value);
                 let err = Config::load(None).unwrap_err().to_string();
                 assert!(err.contains(expected), "{key}={value}: {err}");

@@ -94,7 +94,6 @@ impl ReadKeyId {
 pub struct ExternalKms {
     client: KmsClient,
     default_key_id: String,
-    cache_ttl: Duration,
     for_uploads: TtlCache<UploadKeyId, Arc<BucketKey>>,
     for_reads: TtlCache<ReadKeyId, Arc<BucketKey>>,
 }
@@ -109,7 +108,6 @@ impl ExternalKms {
         Ok(ExternalKms {
             client: KmsClient::new(config)?,
             default_key_id: config.default_key_id.clone(),
-            cache_ttl: ttl,
             for_uploads: TtlCache::new(ttl, config.cache_size, clock.clone()),
             for_reads: TtlCache::new(ttl, config.cache_size, clock),
         })
@@ -122,10 +120,6 @@ impl ExternalKms {
     /// The key for uploads that name none (and for `AES256`).
     pub fn default_key_id(&self) -> &str {
         &self.default_key_id
-    }
-
-    pub fn cache_ttl(&self) -> Duration {
-        self.cache_ttl
     }
 
     /// The context a bucket key is bound to in the KMS, as on S3.
