@@ -19,6 +19,9 @@ use crate::auth::{ClientCredential, Secret};
 const SECTIONS: [&str; 8] = [
     "server", "tls", "upstream", "store", "kms", "auth", "log", "audit",
 ];
+/// Tables inside a section, matched before the sections: `S3SEAL_KMS_EXTERNAL_REGION`
+/// is `kms.external.region`, not `kms.external_region`.
+const SUBSECTIONS: [(&str, &str); 1] = [("kms", "external")];
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
@@ -217,6 +220,59 @@ pub struct KmsConfig {
     pub pkcs11_pin: Option<Secret>,
     /// The label of the root key on the token (default `s3seal-root`).
     pub pkcs11_key_label: Option<String>,
+    /// Wrap object data keys with an external AWS-KMS-compatible service
+    /// instead of the built-in KMS (`[kms.external]`, docs/kms.md).
+    pub external: Option<ExternalKmsConfig>,
+}
+
+/// `[kms.external]`: an AWS KMS (or another s3seal's KMS API) that wraps the
+/// bucket keys under which s3seal wraps each object's data key.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExternalKmsConfig {
+    /// `https://kms.eu-west-1.amazonaws.com`, or `http://` (a trusted network only).
+    pub endpoint: String,
+    /// The region requests are signed for.
+    #[serde(default = "default_upstream_region", deserialize_with = "text")]
+    pub region: String,
+    #[serde(deserialize_with = "text")]
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    /// The external key (id, ARN, alias or alias ARN) for uploads that name
+    /// none, and for `AES256`.
+    #[serde(deserialize_with = "text")]
+    pub default_key_id: String,
+    /// For an `https://` endpoint: a PEM file of the CA certificates to trust
+    /// instead of the system's trust store.
+    #[serde(default)]
+    pub ca_bundle: Option<PathBuf>,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_seconds: u64,
+    /// How long one attempt of a KMS call may take.
+    #[serde(default = "default_kms_attempt_timeout")]
+    pub attempt_timeout_seconds: u64,
+    /// Attempts per KMS call (the first included), with backoff between them.
+    #[serde(default = "default_kms_max_attempts")]
+    pub max_attempts: u32,
+    /// How long a bucket key, or an unwrapped bucket key, is used without
+    /// asking the KMS again: the revocation delay (docs/operations.md).
+    #[serde(default = "default_cache_ttl")]
+    pub cache_ttl_seconds: u64,
+    /// At most this many bucket keys are held per cache (uploads, reads).
+    #[serde(default = "default_cache_size")]
+    pub cache_size: usize,
+}
+
+fn default_kms_attempt_timeout() -> u64 {
+    5
+}
+fn default_kms_max_attempts() -> u32 {
+    3
+}
+fn default_cache_ttl() -> u64 {
+    300
+}
+fn default_cache_size() -> usize {
+    1000
 }
 
 impl KmsConfig {
@@ -414,6 +470,9 @@ impl Config {
         {
             return invalid("kms.pkcs11_module needs kms.pkcs11_token_label and kms.pkcs11_pin");
         }
+        if let Some(external) = &self.kms.external {
+            external.validate()?;
+        }
         Ok(())
     }
 
@@ -450,10 +509,54 @@ fn host_name() -> Option<String> {
     (!name.is_empty()).then(|| name.to_string())
 }
 
-/// `S3SEAL_SECTION_KEY` → `section.key`.
+impl ExternalKmsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(format!("kms.external.{m}")));
+        let url: http::Uri = self.endpoint.parse().map_err(|e| {
+            ConfigError::Invalid(format!("kms.external.endpoint is not a URL: {e}"))
+        })?;
+        match url.scheme_str() {
+            Some("https") => {}
+            Some("http") if self.ca_bundle.is_some() => {
+                return invalid("ca_bundle is set, but kms.external.endpoint is not https://");
+            }
+            Some("http") => {}
+            _ => return invalid("endpoint must start with http:// or https://"),
+        }
+        if url.host().is_none() {
+            return invalid("endpoint has no host");
+        }
+        if self.default_key_id.is_empty() {
+            return invalid(
+                "default_key_id is empty: name the external key for uploads that name none",
+            );
+        }
+        if self.max_attempts == 0 || self.max_attempts > 10 {
+            return invalid("max_attempts must be 1..=10");
+        }
+        if self.attempt_timeout_seconds == 0 || self.connect_timeout_seconds == 0 {
+            return invalid("attempt_timeout_seconds and connect_timeout_seconds must be positive");
+        }
+        if self.cache_size == 0 {
+            return invalid("cache_size must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// `S3SEAL_SECTION_KEY` → `section.key`, and `S3SEAL_SECTION_TABLE_KEY` →
+/// `section.table.key` for the [`SUBSECTIONS`].
 fn env_provider() -> Env {
     Env::prefixed("S3SEAL_").map(|key| {
         let lower = key.as_str().to_ascii_lowercase();
+        for (section, table) in SUBSECTIONS {
+            if let Some(rest) = lower
+                .strip_prefix(&format!("{section}_{table}_"))
+                .filter(|rest| !rest.is_empty())
+            {
+                return format!("{section}.{table}.{rest}").into();
+            }
+        }
         for section in SECTIONS {
             if let Some(rest) = lower
                 .strip_prefix(section)
@@ -643,6 +746,115 @@ mod tests {
                 Ok(())
             });
         }
+    }
+
+    #[test]
+    fn external_kms_from_file_and_environment() {
+        figment::Jail::expect_with(|jail| {
+            minimal_env(jail);
+            jail.create_file(
+                "s3seal.toml",
+                r#"
+                [kms.external]
+                endpoint = "https://kms.eu-west-1.amazonaws.com"
+                region = "eu-west-1"
+                access_key_id = "AKIAFILE"
+                secret_access_key = "file-secret"
+                default_key_id = "alias/s3"
+                cache_ttl_seconds = 60
+                "#,
+            )?;
+            jail.set_env("S3SEAL_KMS_EXTERNAL_ACCESS_KEY_ID", "AKIAENV");
+            jail.set_env("S3SEAL_KMS_EXTERNAL_SECRET_ACCESS_KEY", "env-secret");
+            jail.set_env("S3SEAL_KMS_EXTERNAL_CACHE_SIZE", "7");
+            jail.set_env("S3SEAL_KMS_EXTERNAL_CA_BUNDLE", "/etc/s3seal/kms-ca.pem");
+            let config = Config::load(Some(Path::new("s3seal.toml"))).unwrap();
+            let external = config.kms.external.unwrap();
+            assert_eq!(external.endpoint, "https://kms.eu-west-1.amazonaws.com");
+            assert_eq!(external.region, "eu-west-1");
+            assert_eq!(external.access_key_id, "AKIAENV");
+            assert_eq!(external.secret_access_key.expose(), "env-secret");
+            assert_eq!(external.default_key_id, "alias/s3");
+            assert_eq!((external.cache_ttl_seconds, external.cache_size), (60, 7));
+            assert_eq!(
+                external.ca_bundle.as_deref(),
+                Some(Path::new("/etc/s3seal/kms-ca.pem"))
+            );
+            assert_eq!(
+                (
+                    external.connect_timeout_seconds,
+                    external.attempt_timeout_seconds,
+                    external.max_attempts
+                ),
+                (5, 5, 3),
+                "defaults"
+            );
+            Ok(())
+        });
+    }
+
+    /// The required `[kms.external]` keys, from the environment.
+    fn minimal_external_env(jail: &mut figment::Jail) {
+        jail.set_env("S3SEAL_KMS_EXTERNAL_ENDPOINT", "http://127.0.0.1:9000");
+        jail.set_env("S3SEAL_KMS_EXTERNAL_ACCESS_KEY_ID", "AK");
+        jail.set_env("S3SEAL_KMS_EXTERNAL_SECRET_ACCESS_KEY", "SK");
+        jail.set_env("S3SEAL_KMS_EXTERNAL_DEFAULT_KEY_ID", "1234");
+    }
+
+    #[test]
+    fn external_kms_from_the_environment_only() {
+        figment::Jail::expect_with(|jail| {
+            minimal_env(jail);
+            assert!(Config::load(None).unwrap().kms.external.is_none());
+            minimal_external_env(jail);
+            let external = Config::load(None).unwrap().kms.external.unwrap();
+            assert_eq!(external.endpoint, "http://127.0.0.1:9000");
+            assert_eq!(external.default_key_id, "1234");
+            assert_eq!(external.region, "us-east-1");
+            assert_eq!(external.cache_ttl_seconds, 300);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn invalid_external_kms_settings_are_explained() {
+        let cases: [(&str, &str, &str); 6] = [
+            (
+                "S3SEAL_KMS_EXTERNAL_ENDPOINT",
+                "ftp://kms",
+                "endpoint must start",
+            ),
+            ("S3SEAL_KMS_EXTERNAL_CA_BUNDLE", "ca.pem", "ca_bundle"),
+            (
+                "S3SEAL_KMS_EXTERNAL_DEFAULT_KEY_ID",
+                "\"\"",
+                "default_key_id",
+            ),
+            ("S3SEAL_KMS_EXTERNAL_MAX_ATTEMPTS", "0", "max_attempts"),
+            ("S3SEAL_KMS_EXTERNAL_CACHE_SIZE", "0", "cache_size"),
+            (
+                "S3SEAL_KMS_EXTERNAL_ATTEMPT_TIMEOUT_SECONDS",
+                "0",
+                "attempt_timeout",
+            ),
+        ];
+        for (key, value, expected) in cases {
+            figment::Jail::expect_with(|jail| {
+                minimal_env(jail);
+                minimal_external_env(jail);
+                jail.set_env(key, value);
+                let err = Config::load(None).unwrap_err().to_string();
+                assert!(err.contains(expected), "{key}={value}: {err}");
+                Ok(())
+            });
+        }
+        figment::Jail::expect_with(|jail| {
+            minimal_env(jail);
+            jail.set_env("S3SEAL_KMS_EXTERNAL_ENDPOINT", "http://127.0.0.1:9000");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("access_key_id"), "{err}");
+            Ok(())
+        });
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! Every failure a client can observe is an [`S3Error`]: an AWS error code
 //! ([`S3ErrorCode`]), the HTTP status AWS uses for it, and a message written
 //! for a human. Lower layers have their own typed errors ([`crate::kms::KmsError`],
-//! [`crate::seal::SealError`], [`crate::upstream::UpstreamError`]); the `From`
+//! [`crate::kms::external::ExternalKmsError`], [`crate::seal::SealError`],
+//! [`crate::upstream::UpstreamError`]); the `From`
 //! impls below decide, in one place, how each of them looks to an S3 client.
 
 use std::fmt;
@@ -13,6 +14,7 @@ use http::{HeaderValue, Response, StatusCode};
 
 use crate::body::{self, ProxyBody};
 use crate::kms::KmsError;
+use crate::kms::external::ExternalKmsError;
 use crate::s3::post_object::form::FormError;
 use crate::s3::post_object::policy::PostPolicyError;
 use crate::seal::SealError;
@@ -305,6 +307,35 @@ impl From<KmsError> for S3Error {
     }
 }
 
+/// The external KMS fails closed: unreachable is `503 ServiceUnavailable`
+/// (nothing was stored; retry later), a refusal maps its KMS exception as the
+/// built-in KMS's would be, and every message names the endpoint.
+impl From<ExternalKmsError> for S3Error {
+    fn from(err: ExternalKmsError) -> Self {
+        let code = match &err {
+            ExternalKmsError::Unreachable { .. } => S3ErrorCode::ServiceUnavailable,
+            ExternalKmsError::Malformed { .. } => S3ErrorCode::InternalError,
+            ExternalKmsError::Refused { code, .. } => match code.as_str() {
+                "DisabledException" => S3ErrorCode::KmsDisabled,
+                "NotFoundException" => S3ErrorCode::KmsNotFound,
+                "KMSInvalidStateException" => S3ErrorCode::KmsInvalidState,
+                "AccessDeniedException" => S3ErrorCode::AccessDenied,
+                "ValidationException" | "InvalidKeyUsageException" | "InvalidArnException" => {
+                    S3ErrorCode::InvalidArgument
+                }
+                "InvalidCiphertextException" | "IncorrectKeyException" => {
+                    return S3Error::internal(format!(
+                        "the object's bucket key does not match its bucket or KMS key: it was moved or altered on the upstream ({err})"
+                    ));
+                }
+                // s3seal's own credentials or request were refused: not the client's doing.
+                _ => S3ErrorCode::InternalError,
+            },
+        };
+        S3Error::new(code, err.to_string())
+    }
+}
+
 impl From<SealError> for S3Error {
     fn from(err: SealError) -> Self {
         // A sealed object that fails to open is corrupt or tampered with on the
@@ -370,6 +401,43 @@ mod tests {
         assert!(xml.contains("<ServerTime>2026-01-01T00:00:00Z</ServerTime>"));
         assert!(xml.contains("<Resource>/b/k&amp;x</Resource>"));
         assert_eq!(err.code.status(), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn external_kms_errors_fail_closed_with_their_endpoint() {
+        let refused = |code: &str| ExternalKmsError::Refused {
+            endpoint: "https://kms.example".into(),
+            code: code.into(),
+            message: "no".into(),
+        };
+        let err: S3Error = ExternalKmsError::Unreachable {
+            endpoint: "https://kms.example".into(),
+            reason: "connection refused".into(),
+        }
+        .into();
+        assert_eq!(err.code, S3ErrorCode::ServiceUnavailable);
+        assert_eq!(err.code.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            err.message.contains("https://kms.example"),
+            "{}",
+            err.message
+        );
+        for (code, expected) in [
+            ("DisabledException", S3ErrorCode::KmsDisabled),
+            ("NotFoundException", S3ErrorCode::KmsNotFound),
+            ("KMSInvalidStateException", S3ErrorCode::KmsInvalidState),
+            ("AccessDeniedException", S3ErrorCode::AccessDenied),
+            ("InvalidCiphertextException", S3ErrorCode::InternalError),
+            ("UnrecognizedClientException", S3ErrorCode::InternalError),
+        ] {
+            let err: S3Error = refused(code).into();
+            assert_eq!(err.code, expected, "{code}");
+            assert!(
+                err.message.contains("https://kms.example"),
+                "{}",
+                err.message
+            );
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! | verify the SigV4 signature | [`auth`] |
 //! | resolve the S3 operation, dispatch to its handler family | [`s3::route`], [`s3`] |
 //! | verify body digests as it streams | [`integrity`] |
-//! | seal / unseal the body | [`seal`] (keys from [`kms`]) |
+//! | seal / unseal the body | [`seal`] (keys from [`kms`], or bucket keys of an external KMS: [`kms::external`]) |
 //! | re-sign and send upstream | [`upstream`] |
 //! | map errors to S3 XML | [`error`] |
 //!

@@ -25,6 +25,8 @@ pub struct Metrics {
     bytes_sealed: IntCounter,
     bytes_unsealed: IntCounter,
     kms_operations: IntCounterVec,
+    external_kms_calls: IntCounterVec,
+    bucket_key_cache: IntCounterVec,
     upstream_requests: IntCounterVec,
     upstream_seconds: HistogramVec,
     active_connections: IntGauge,
@@ -82,6 +84,16 @@ impl Metrics {
                 "Key uses (encrypt/decrypt under a KMS key), by action and result.",
                 &["action", "result"],
             ),
+            external_kms_calls: counter_vec(
+                "s3seal_external_kms_calls_total",
+                "Calls to the external KMS ([kms.external]), by action and result.",
+                &["action", "result"],
+            ),
+            bucket_key_cache: counter_vec(
+                "s3seal_bucket_key_cache_total",
+                "Bucket key cache lookups (cache: upload or read), by result (hit or miss).",
+                &["cache", "result"],
+            ),
             upstream_requests: counter_vec(
                 "s3seal_upstream_requests_total",
                 "Requests to the upstream store, by outcome (status code, or error).",
@@ -120,6 +132,22 @@ pub fn kms_operation(action: &str, ok: bool) {
     METRICS
         .kms_operations
         .with_label_values(&[action, if ok { "ok" } else { "error" }])
+        .inc();
+}
+
+/// A call to the external KMS (`GenerateDataKey`, `Decrypt`).
+pub fn external_kms_call(action: &str, ok: bool) {
+    METRICS
+        .external_kms_calls
+        .with_label_values(&[action, if ok { "ok" } else { "error" }])
+        .inc();
+}
+
+/// A bucket key lookup in the `upload` or `read` cache.
+pub fn bucket_key_cache(cache: &str, hit: bool) {
+    METRICS
+        .bucket_key_cache
+        .with_label_values(&[cache, if hit { "hit" } else { "miss" }])
         .inc();
 }
 

@@ -6,6 +6,7 @@ use crate::audit::AuditLog;
 use crate::audit::signer::AuditSigner;
 use crate::auth::{Authenticator, CredentialStore};
 use crate::config::Config;
+use crate::kms::external::ExternalKms;
 use crate::kms::{KeyManager, RootKey};
 use crate::s3::object_index::ObjectIndex;
 use crate::store::Store;
@@ -21,6 +22,9 @@ pub struct AppState {
     pub store: Arc<Store>,
     /// Key id used when an upload names none (and for `AES256`).
     pub default_kms_key_id: String,
+    /// `[kms.external]`: wraps new objects' data keys under its bucket keys
+    /// instead of the built-in KMS's keys.
+    pub external_kms: Option<ExternalKms>,
     /// Every key use and security decision, durably (see [`crate::audit`]).
     pub audit: AuditLog,
 }
@@ -90,6 +94,13 @@ impl AppState {
         let auth = Authenticator::new(credentials, &config.server.region);
         let upstream = UpstreamClient::new(&config.upstream).map_err(StartupError)?;
         let audit = Self::open_audit_log(&config, &kms, store.clone())?;
+        let external_kms = config
+            .kms
+            .external
+            .as_ref()
+            .map(ExternalKms::new)
+            .transpose()
+            .map_err(StartupError)?;
         Ok(AppState {
             config,
             auth,
@@ -98,6 +109,7 @@ impl AppState {
             index,
             store,
             default_kms_key_id,
+            external_kms,
             audit,
         })
     }

@@ -25,35 +25,6 @@ fn s3seal_cli(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn audit_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("audit"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    files
-}
-
-fn records(dir: &Path) -> Vec<Value> {
-    audit_files(dir)
-        .iter()
-        .flat_map(|f| {
-            std::fs::read_to_string(f)
-                .unwrap()
-                .lines()
-                .map(|l| serde_json::from_str::<Value>(l).unwrap())
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
-fn events(dir: &Path) -> Vec<Value> {
-    records(dir)
-        .into_iter()
-        .filter(|r| r["eventType"] != "S3sealAuditDigest")
-        .collect()
-}
-
 /// The S3 and KMS calls of the test, run against a fresh s3seal; returns
 /// its (stopped) directory, the bucket, the created key's ARN and the
 /// request id the client got for its GetObject.
@@ -160,7 +131,7 @@ fn response_request_id(debug: &str) -> String {
 #[test]
 fn audit_log_records_verifies_and_answers_queries() {
     let (dir, bucket, key_arn, get_request_id) = run_known_sequence();
-    let events = events(&dir);
+    let events = audit_events(&dir);
     let names: Vec<&str> = events
         .iter()
         .map(|e| e["eventName"].as_str().unwrap())
@@ -210,7 +181,7 @@ fn check_offline_change(dir: &Path, key_arn: &str) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let last = events(dir).pop().unwrap();
+    let last = audit_events(dir).pop().unwrap();
     assert_eq!(last["eventName"], "DisableKey");
     assert_eq!(last["userIdentity"]["invokedBy"], "s3seal-cli");
     assert_eq!(last["resources"][0]["ARN"], key_arn);
@@ -375,7 +346,7 @@ fn check_verify(dir: &Path) {
         l.truncate(l.len() - 2);
     });
     let failure = first_failure(dir, &truncated);
-    let last = records(dir).len() - 2;
+    let last = audit_records(dir).len() - 2;
     assert!(
         failure.contains(&format!(":{last} ")) && failure.contains("truncated tail"),
         "{failure}"

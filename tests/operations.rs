@@ -5,20 +5,6 @@ mod common;
 
 use common::*;
 
-/// `curl` of an admin URL: (status, body).
-fn get(url: &str) -> (u16, String) {
-    let out = std::process::Command::new("curl")
-        .args(["-s", "-o", "-", "-w", "\n%{http_code}", url])
-        .output()
-        .expect("curl runs");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, status) = text.rsplit_once('\n').expect("curl wrote a status");
-    (
-        status.trim().parse().expect("an HTTP status"),
-        body.to_string(),
-    )
-}
-
 fn with_admin(extra_env: Vec<(String, String)>) -> (S3seal, String) {
     let port = free_port();
     let mut env = vec![(
@@ -41,9 +27,9 @@ fn with_admin(extra_env: Vec<(String, String)>) -> (S3seal, String) {
 #[test]
 fn health_endpoints_report_live_and_ready() {
     let (s3seal, admin) = with_admin(Vec::new());
-    let (status, body) = get(&format!("{admin}/health/live"));
+    let (status, body) = http_get(&format!("{admin}/health/live"));
     assert_eq!(status, 200, "{body}");
-    let (status, body) = get(&format!("{admin}/health/ready"));
+    let (status, body) = http_get(&format!("{admin}/health/ready"));
     assert_eq!(status, 200, "{body}");
     let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(ready["ready"], true, "{ready}");
@@ -54,9 +40,9 @@ fn health_endpoints_report_live_and_ready() {
         .map(|c| c["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["store", "root_of_trust", "upstream"], "{ready}");
-    assert_eq!(get(&format!("{admin}/metrics-typo")).0, 404);
+    assert_eq!(http_get(&format!("{admin}/metrics-typo")).0, 404);
     // The S3 listener does not serve them: there it is an (unsigned) S3 request.
-    let (status, _) = get(&format!("{}/health/live", s3seal.endpoint()));
+    let (status, _) = http_get(&format!("{}/health/live", s3seal.endpoint()));
     assert_eq!(status, 403);
 }
 
@@ -64,8 +50,8 @@ fn health_endpoints_report_live_and_ready() {
 fn readiness_fails_while_the_upstream_is_unreachable() {
     let dead = format!("http://127.0.0.1:{}", free_port());
     let (_s3seal, admin) = with_admin(vec![("S3SEAL_UPSTREAM_URL".into(), dead)]);
-    assert_eq!(get(&format!("{admin}/health/live")).0, 200);
-    let (status, body) = get(&format!("{admin}/health/ready"));
+    assert_eq!(http_get(&format!("{admin}/health/live")).0, 200);
+    let (status, body) = http_get(&format!("{admin}/health/ready"));
     assert_eq!(status, 503, "{body}");
     let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
     let upstream = ready["checks"]
@@ -105,7 +91,7 @@ fn metrics_count_known_traffic() {
     ok(&s3seal.get_file(&b, "k2", &dir.path().join("back")));
     fails_with(&s3seal.head(&b, "missing"), "404");
 
-    let (status, scrape) = get(&format!("{admin}/metrics"));
+    let (status, scrape) = http_get(&format!("{admin}/metrics"));
     assert_eq!(status, 200);
     let count = |series: &str| {
         sample(&scrape, series).unwrap_or_else(|| panic!("no {series} in:\n{scrape}"))

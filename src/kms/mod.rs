@@ -12,7 +12,9 @@
 //! - [`keys`]: KMS key records as persisted in the store;
 //! - [`access`]: key policies and grants, checked on every key use;
 //! - [`grants`]: the grant records;
-//! - [`manager`]: [`KeyManager`], the operations the rest of s3seal calls.
+//! - [`manager`]: [`KeyManager`], the operations the rest of s3seal calls;
+//! - [`external`]: object keys under bucket keys of an external KMS
+//!   (`[kms.external]`), instead of the keys above.
 
 pub mod access;
 pub mod api;
@@ -20,6 +22,7 @@ pub mod asymmetric;
 pub mod blob;
 pub mod context;
 pub mod data_key;
+pub mod external;
 pub mod grants;
 pub mod hsm;
 pub mod keys;

@@ -142,7 +142,7 @@ fn upload_encryption(state: &AppState, ctx: &RequestContext) -> Option<(String, 
     let (_, record) = super::multipart::UploadRecord::load(state, ctx).ok()?;
     let metadata = record.sealed_metadata().ok()?;
     let key = (metadata.sse == crate::seal::metadata::SseMode::Kms)
-        .then(|| state.kms.key_arn(&metadata.kms_key_id));
+        .then(|| super::sse::key_arn(&state.kms, &metadata.data_key));
     Some((metadata.sse.header_value().to_string(), key))
 }
 

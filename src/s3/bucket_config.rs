@@ -309,8 +309,11 @@ async fn put_encryption(
             ));
         }
         ("aws:kms", key) => {
-            if let Some(key) = key {
+            if let Some(key) = key
+                && state.external_kms.is_none()
+            {
                 // The key must exist now (its state is checked at each upload).
+                // An external key is checked by its KMS at the first upload.
                 state.kms.describe_key(key)?;
             }
             BucketEncryption {

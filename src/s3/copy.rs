@@ -228,7 +228,7 @@ pub async fn copy_object(
         unwrap_object_key(state, ctx, &source.bucket, &source.key, &source_metadata).await?;
     let key_ref = object_put::choose_kms_key(state, &sse);
     let context = sse::object_context(bucket, key, sse.context.as_ref().map(|(_, c)| c))?;
-    let (wrapped_key, record) = super::key_use::wrap_data_key(
+    let wrapped = super::key_use::wrap_data_key(
         state,
         ctx,
         "kms:GenerateDataKey",
@@ -240,20 +240,17 @@ pub async fn copy_object(
     .await?;
     tracing::info!(
         request_id = %ctx.request_id,
-        from_kms_key_id = %source_metadata.kms_key_id,
-        kms_key_id = %record.key_id,
+        from_kms_key_id = %source_metadata.data_key.kms_key_name(),
+        kms_key_id = %wrapped.kms_key_name(),
         principal = %ctx.principal.arn,
         "re-wrapped a data key for CopyObject"
     );
     let metadata = SealedObjectMetadata {
-        format_version: 1,
-        kms_key_id: record.key_id.clone(),
-        kms_key_version: record.current_version,
-        wrapped_key,
+        bucket_key_enabled: sse.bucket_key_enabled || wrapped.under_bucket_key(),
+        data_key: wrapped,
         shape: source_metadata.shape.clone(),
         sse: sse.mode,
         client_context: sse.context.as_ref().map(|(raw, _)| raw.clone()),
-        bucket_key_enabled: sse.bucket_key_enabled,
     };
     let mut headers = match directive {
         MetadataDirective::Copy => copied_object_headers(&head),
@@ -588,7 +585,7 @@ pub async fn upload_part_copy(
     let data_key = unwrap_object_key(state, ctx, bucket, key, &metadata).await?;
     tracing::info!(
         request_id = %ctx.request_id,
-        kms_key_id = %metadata.kms_key_id,
+        kms_key_id = %metadata.data_key.kms_key_name(),
         principal = %ctx.principal.arn,
         part_number,
         "unwrapped a data key for UploadPartCopy"
@@ -696,7 +693,7 @@ pub async fn update_object_encryption(
     };
     let data_key = unwrap_object_key(state, ctx, bucket, key, &current).await?;
     let context = object_get::read_context(bucket, key, &current)?;
-    let (wrapped_key, record) = super::key_use::wrap_data_key(
+    let wrapped = super::key_use::wrap_data_key(
         state,
         ctx,
         "kms:Encrypt",
@@ -708,19 +705,18 @@ pub async fn update_object_encryption(
     .await?;
     tracing::info!(
         request_id = %ctx.request_id,
-        from_kms_key_id = %current.kms_key_id,
-        kms_key_id = %record.key_id,
+        from_kms_key_id = %current.data_key.kms_key_name(),
+        kms_key_id = %wrapped.kms_key_name(),
         principal = %ctx.principal.arn,
         "re-wrapped a data key for UpdateObjectEncryption"
     );
     let metadata = SealedObjectMetadata {
-        kms_key_id: record.key_id.clone(),
-        kms_key_version: record.current_version,
-        wrapped_key,
+        bucket_key_enabled: wrapped.under_bucket_key()
+            || target
+                .bucket_key_enabled
+                .unwrap_or(current.bucket_key_enabled),
+        data_key: wrapped,
         sse: SseMode::Kms,
-        bucket_key_enabled: target
-            .bucket_key_enabled
-            .unwrap_or(current.bucket_key_enabled),
         ..current.clone()
     };
     // Already wrapped so: nothing to copy, which makes re-keying a bucket
@@ -755,10 +751,9 @@ pub async fn update_object_encryption(
 }
 
 /// Whether `target` describes the same wrapping as `current`: the same key
-/// version and encryption settings (the wrapped blobs differ by their IVs).
+/// (version) and encryption settings (the wrapped blobs differ by their IVs).
 fn wraps_alike(current: &SealedObjectMetadata, target: &SealedObjectMetadata) -> bool {
-    current.kms_key_id == target.kms_key_id
-        && current.kms_key_version == target.kms_key_version
+    current.data_key.same_kms_key(&target.data_key)
         && current.sse == target.sse
         && current.bucket_key_enabled == target.bucket_key_enabled
 }

@@ -25,6 +25,7 @@ pub mod access;
 pub mod audit;
 pub mod bucket;
 pub mod bucket_config;
+pub mod bucket_keys;
 pub mod checksums;
 pub mod copy;
 pub mod headers;

@@ -34,6 +34,7 @@ use crate::body::{self, ProxyBody};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::integrity::DeclaredDigests;
 use crate::seal::layout::{DEFAULT_SEGMENT_LOG2, StreamLayout};
+use crate::seal::metadata::WrappedDataKey;
 use crate::seal::{SealedLayout, SealedObjectMetadata, SealedShape, StreamHeader};
 use crate::state::AppState;
 use crate::upstream::{UpstreamPayload, UpstreamRequest};
@@ -205,7 +206,7 @@ pub async fn upload_part(
     let data_key = super::object_get::unwrap_object_key(state, ctx, bucket, key, &metadata).await?;
     tracing::info!(
         request_id = %ctx.request_id,
-        kms_key_id = %metadata.kms_key_id,
+        kms_key_id = %metadata.data_key.kms_key_name(),
         principal = %ctx.principal.arn,
         part_number,
         "unwrapped a data key for UploadPart"
@@ -309,10 +310,17 @@ fn check_part_sse_headers(
         )));
     }
     if let Some(key_ref) = text(sse::SSE_KMS_KEY_ID) {
-        let same_key = state
-            .kms
-            .resolve_key_id(key_ref)
-            .is_ok_and(|id| id == metadata.kms_key_id);
+        let same_key = match &metadata.data_key {
+            WrappedDataKey::BuiltIn { kms_key_id, .. } => state
+                .kms
+                .resolve_key_id(key_ref)
+                .is_ok_and(|id| &id == kms_key_id),
+            // An external key is known by its ARN only (resolving an id or
+            // alias would be a KMS call): the ARN, or the id it ends with.
+            WrappedDataKey::UnderBucketKey { kms_key_arn, .. } => {
+                key_ref == kms_key_arn || kms_key_arn.ends_with(&format!(":key/{key_ref}"))
+            }
+        };
         if !same_key {
             return Err(S3Error::invalid_argument(
                 "x-amz-server-side-encryption-aws-kms-key-id names another key than the multipart upload's",

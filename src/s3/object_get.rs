@@ -469,7 +469,7 @@ pub async fn unwrap_key_to_read(
     let data_key = unwrap_object_key(state, ctx, &object.bucket, &object.key, metadata).await?;
     tracing::info!(
         request_id = %ctx.request_id,
-        kms_key_id = %metadata.kms_key_id,
+        kms_key_id = %metadata.data_key.kms_key_name(),
         principal = %ctx.principal.arn,
         bucket = %object.bucket,
         key = %object.key,
@@ -492,8 +492,7 @@ pub async fn unwrap_object_key(
     super::key_use::unwrap_data_key(
         state,
         ctx,
-        &metadata.wrapped_key,
-        &metadata.kms_key_id,
+        &metadata.data_key,
         &context,
         super::key_use::ObjectRef { bucket, key },
     )

@@ -203,33 +203,34 @@ pub async fn new_object_key(
     let key_ref = choose_kms_key(state, sse);
     let context = sse::object_context(bucket, key, sse.context.as_ref().map(|(_, c)| c))?;
     let object = super::key_use::ObjectRef { bucket, key };
-    let data_key =
+    let (data_key, wrapped) =
         super::key_use::generate_data_key(state, ctx, &key_ref, &context, object).await?;
     tracing::info!(
         request_id = %ctx.request_id,
-        kms_key_id = %data_key.key_id,
-        key_version = data_key.key_version,
+        kms_key_id = %wrapped.kms_key_name(),
+        format = wrapped.format_version(),
         principal = %ctx.principal.arn,
         "generated a data key for {operation}"
     );
     let metadata = SealedObjectMetadata {
-        format_version: 1,
-        kms_key_id: data_key.key_id,
-        kms_key_version: data_key.key_version,
-        wrapped_key: data_key.ciphertext_blob,
+        bucket_key_enabled: sse.bucket_key_enabled || wrapped.under_bucket_key(),
+        data_key: wrapped,
         shape,
         sse: sse.mode,
         client_context: sse.context.as_ref().map(|(raw, _)| raw.clone()),
-        bucket_key_enabled: sse.bucket_key_enabled,
     };
-    Ok((data_key.plaintext, metadata))
+    Ok((data_key, metadata))
 }
 
-/// The KMS key for an upload: the one named by the client, else the default.
+/// The KMS key for an upload: the one named by the client, else the default
+/// (the external KMS's, when one is configured).
 pub fn choose_kms_key(state: &AppState, sse: &SseRequest) -> String {
     sse.kms_key
         .clone()
-        .unwrap_or_else(|| state.default_kms_key_id.clone())
+        .unwrap_or_else(|| match &state.external_kms {
+            Some(external) => external.default_key_id().to_string(),
+            None => state.default_kms_key_id.clone(),
+        })
 }
 
 /// Clients may not set s3seal's internal metadata (it would forge a sealed object's description).

@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::kms::{EncryptionContext, KeyManager};
 use crate::seal::SealedObjectMetadata;
-use crate::seal::metadata::SseMode;
+use crate::seal::metadata::{SseMode, WrappedDataKey};
 
 pub const SSE: &str = "x-amz-server-side-encryption";
 pub const SSE_KMS_KEY_ID: &str = "x-amz-server-side-encryption-aws-kms-key-id";
@@ -189,11 +189,19 @@ pub fn sealed_response_headers(
     add_response_headers(
         &mut headers,
         metadata.sse,
-        &kms.key_arn(&metadata.kms_key_id),
+        &key_arn(kms, &metadata.data_key),
         metadata.client_context.as_deref(),
         metadata.bucket_key_enabled,
     );
     headers
+}
+
+/// The ARN reported for the KMS key that protects an object's data key.
+pub fn key_arn(kms: &KeyManager, data_key: &WrappedDataKey) -> String {
+    match data_key {
+        WrappedDataKey::BuiltIn { kms_key_id, .. } => kms.key_arn(kms_key_id),
+        WrappedDataKey::UnderBucketKey { kms_key_arn, .. } => kms_key_arn.clone(),
+    }
 }
 
 /// Adds the SSE response headers S3 returns for an encrypted object.

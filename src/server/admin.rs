@@ -8,19 +8,24 @@
 //! - `GET /health/live`: 200 while the process serves requests.
 //! - `GET /health/ready`: 200 only when the key store answers, the root of
 //!   trust unwraps key material (a round trip through the default KMS key),
-//!   and the upstream answers an HTTP request; else 503, naming what failed.
+//!   the upstream answers an HTTP request, and, with `[kms.external]`, the
+//!   external KMS describes its default key as enabled; else 503, naming
+//!   what failed.
 
 use std::time::{Duration, Instant};
 
 use http::{HeaderValue, Method, Response, StatusCode};
 use serde::Serialize;
 
+use crate::audit::AuditEvent;
+use crate::audit::event::KMS_KEY_RESOURCE;
 use crate::body::{self, ProxyBody};
 use crate::kms::EncryptionContext;
+use crate::kms::external::ExternalKms;
 use crate::state::AppState;
 use crate::upstream::UpstreamRequest;
 
-/// How long the upstream may take to answer a readiness probe.
+/// How long the upstream (or the external KMS) may take to answer a readiness probe.
 const UPSTREAM_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// One readiness check's outcome.
@@ -54,11 +59,14 @@ pub async fn serve(state: &AppState, method: &Method, path: &str) -> Response<Pr
             json(StatusCode::OK, &serde_json::json!({"live": true}))
         }
         (&Method::GET | &Method::HEAD, "/health/ready") => {
-            let checks = vec![
+            let mut checks = vec![
                 timed("store", || check_store(state)),
                 timed("root_of_trust", || check_root_of_trust(state)),
                 timed_async("upstream", check_upstream(state)).await,
             ];
+            if let Some(external) = &state.external_kms {
+                checks.push(timed_async("external_kms", check_external_kms(state, external)).await);
+            }
             let ready = checks.iter().all(|c| c.ok);
             let status = if ready {
                 StatusCode::OK
@@ -117,6 +125,47 @@ async fn check_upstream(state: &AppState) -> Result<(), String> {
             UPSTREAM_PROBE_TIMEOUT.as_secs()
         )),
     }
+}
+
+/// DescribeKey of the external default key: the KMS answers, accepts
+/// s3seal's credentials, and the key is enabled. The call is recorded in the
+/// audit log like every call to the external KMS.
+async fn check_external_kms(state: &AppState, external: &ExternalKms) -> Result<(), String> {
+    let answer = tokio::time::timeout(UPSTREAM_PROBE_TIMEOUT, external.describe_default_key())
+        .await
+        .map_err(|_| {
+            format!(
+                "the external KMS at {} gave no answer within {} s",
+                external.endpoint(),
+                UPSTREAM_PROBE_TIMEOUT.as_secs()
+            )
+        });
+    let mut event = AuditEvent::service_event(
+        "DescribeKey",
+        &state.config.server.region,
+        &state.config.server.account_id,
+    )
+    .with_parameters(serde_json::json!({"keyId": external.default_key_id()}));
+    event.additional_event_data = Some(
+        serde_json::json!({"externalKmsEndpoint": external.endpoint(), "readinessProbe": true}),
+    );
+    let outcome = match answer {
+        Ok(Ok((arn, true))) => {
+            event = event.with_resource(KMS_KEY_RESOURCE, arn);
+            Ok(())
+        }
+        Ok(Ok((arn, false))) => Err(format!("the external default key {arn} is not enabled")),
+        Ok(Err(err)) => {
+            event = event.with_error(err.audit_code(), &err.to_string());
+            Err(err.to_string())
+        }
+        Err(timeout) => {
+            event = event.with_error("KMSUnreachable", &timeout);
+            Err(timeout)
+        }
+    };
+    state.audit.record(event).await.map_err(|e| e.to_string())?;
+    outcome
 }
 
 fn timed(name: &'static str, check: impl FnOnce() -> Result<(), String>) -> Check {

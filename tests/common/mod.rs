@@ -211,6 +211,9 @@ pub struct S3sealOptions {
     pub https_only: bool,
     /// Use this PostgreSQL database as the store instead of an embedded file.
     pub postgres_url: Option<String>,
+    /// Listen on this port instead of a fresh one (to restart an instance
+    /// that others point at).
+    pub port: Option<u16>,
 }
 
 /// s3seal's HTTPS listener in a test.
@@ -249,7 +252,7 @@ impl S3seal {
             d
         });
         std::fs::create_dir_all(&dir).unwrap();
-        let port = free_port();
+        let port = options.port.unwrap_or_else(free_port);
         let root_key = dir.join("root.key");
         let root_key_line = if options.no_root_key_file {
             String::new()
@@ -709,4 +712,50 @@ pub fn stored_bytes(bucket: &str, key: &str, dir: &Path) -> Vec<u8> {
     let out = dir.join(format!("raw-{}", key.replace('/', "_")));
     ok(&upstream_get_file(bucket, key, &out));
     read(&out)
+}
+
+/// The files of an instance's audit log (`audit/` in its directory), in order.
+pub fn audit_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("audit"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Every record of an instance's audit log, digests included.
+pub fn audit_records(dir: &Path) -> Vec<serde_json::Value> {
+    audit_files(dir)
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The events of an instance's audit log (digests left out).
+pub fn audit_events(dir: &Path) -> Vec<serde_json::Value> {
+    audit_records(dir)
+        .into_iter()
+        .filter(|r| r["eventType"] != "S3sealAuditDigest")
+        .collect()
+}
+
+/// `curl` of a plain-HTTP URL (the admin endpoints): (status, body).
+pub fn http_get(url: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}", url])
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, status) = text.rsplit_once('\n').expect("curl wrote a status");
+    (
+        status.trim().parse().expect("an HTTP status"),
+        body.to_string(),
+    )
 }

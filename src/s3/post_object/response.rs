@@ -61,7 +61,7 @@ fn object_headers(state: &AppState, stored: &Stored) -> HeaderMap {
     crate::s3::sse::add_response_headers(
         &mut headers,
         metadata.sse,
-        &state.kms.key_arn(&metadata.kms_key_id),
+        &crate::s3::sse::key_arn(&state.kms, &metadata.data_key),
         metadata.client_context.as_deref(),
         metadata.bucket_key_enabled,
     );
