@@ -10,13 +10,15 @@ use std::sync::{Arc, Mutex};
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 type Nonce = aes_gcm::aead::Nonce<Aes256Gcm>;
-use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::access::{self, Caller};
 use super::asymmetric::KeySpec;
 use super::grants::Grant;
-use super::keys::{KeyVersion, PendingImport, RotationSchedule, Tag, VersionOrigin};
+use super::key_id::KeyId;
+use super::keys::{
+    KeyVersion, MultiRegionConfig, PendingImport, RotationSchedule, Tag, VersionOrigin,
+};
 use super::{CiphertextBlob, DataKey, EncryptionContext, KeyRecord, KeyState, KmsError, RootKey};
 use crate::store::Store;
 
@@ -54,6 +56,8 @@ pub struct NewKey {
     pub key_usage: String,
     /// `AWS_KMS`, or `EXTERNAL` for a key whose material will be imported.
     pub origin: String,
+    /// A multi-Region primary key (`mrk-…` id) rather than a single-Region key.
+    pub multi_region: bool,
 }
 
 impl NewKey {
@@ -66,6 +70,7 @@ impl NewKey {
             key_spec: "SYMMETRIC_DEFAULT".into(),
             key_usage: "ENCRYPT_DECRYPT".into(),
             origin: "AWS_KMS".into(),
+            multi_region: false,
         }
     }
 }
@@ -142,10 +147,13 @@ impl KeyManager {
     }
 
     pub fn key_arn(&self, key_id: &str) -> String {
-        format!(
-            "arn:aws:kms:{}:{}:key/{}",
-            self.region, self.account_id, key_id
-        )
+        self.key_arn_in(&self.region, key_id)
+    }
+
+    /// The ARN of a key in another Region of the same account (the related
+    /// keys of a multi-Region key).
+    pub fn key_arn_in(&self, region: &str, key_id: &str) -> String {
+        format!("arn:aws:kms:{region}:{}:key/{key_id}", self.account_id)
     }
 
     pub fn alias_arn(&self, alias: &str) -> String {
@@ -169,7 +177,12 @@ impl KeyManager {
     }
 
     fn new_key_record(&self, new: NewKey) -> Result<KeyRecord, KmsError> {
-        let key_id = Uuid::new_v4().to_string();
+        let key_id = if new.multi_region {
+            KeyId::new_multi_region().map_err(|e| KmsError::Internal(e.to_string()))?
+        } else {
+            KeyId::new_single_region()
+        }
+        .to_string();
         let now = unix_now();
         let external = new.origin == "EXTERNAL";
         let versions = if external {
@@ -211,6 +224,9 @@ impl KeyManager {
             material_valid_to: None,
             material_commitment: None,
             key_manager: new.key_manager.to_string(),
+            multi_region: new
+                .multi_region
+                .then(|| MultiRegionConfig::new_primary(&self.region)),
         })
     }
 
@@ -288,7 +304,7 @@ impl KeyManager {
         if key_ref.starts_with("arn:") && !local.starts_with("key/") {
             return Err(not_found());
         }
-        Uuid::parse_str(key_id).map_err(|_| not_found())?;
+        KeyId::parse(key_id).ok_or_else(not_found)?;
         Ok(key_id.to_string())
     }
 
@@ -350,6 +366,7 @@ impl KeyManager {
             .store
             .get_key(&key_id)?
             .ok_or_else(|| KmsError::NotFound(key_ref.to_string()))?;
+        self.refuse_replica(&current, "rotated")?;
         let next = current
             .versions
             .iter()
@@ -369,8 +386,24 @@ impl KeyManager {
             if let Some(schedule) = &mut record.rotation {
                 schedule.next_rotation_at = now + i64::from(schedule.period_days) * DAY;
             }
+            record.shared_properties_changed();
             Ok(())
         })
+    }
+
+    /// A multi-Region replica shares its material and rotation with its
+    /// primary: only the primary's deployment changes them, as on AWS.
+    pub fn refuse_replica(&self, record: &KeyRecord, what: &str) -> Result<(), KmsError> {
+        match &record.multi_region {
+            Some(config) if !config.is_primary_in(&self.region) => {
+                Err(KmsError::UnsupportedOperation(format!(
+                    "{} is a multi-Region replica key and cannot be {what}; do it on its primary key in {}",
+                    self.key_arn(&record.key_id),
+                    config.primary_region
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Rotates keys whose automatic rotation is due and destroys keys whose
@@ -393,6 +426,7 @@ impl KeyManager {
                 continue;
             }
             if record.state == KeyState::Enabled
+                && !record.is_replica_in(&self.region)
                 && record
                     .rotation
                     .is_some_and(|r: RotationSchedule| r.next_rotation_at <= now)
@@ -655,10 +689,10 @@ impl KeyManager {
         let material = self.material(record, record.current_version)?;
         let mut nonce = [0u8; 12];
         getrandom::fill(&mut nonce).map_err(|e| KmsError::Internal(e.to_string()))?;
-        let uuid = Uuid::parse_str(&record.key_id)
-            .map_err(|_| KmsError::Internal("stored key id is not a UUID".into()))?;
+        let key_id = KeyId::parse(&record.key_id)
+            .ok_or_else(|| KmsError::Internal("stored key id is not a key id".into()))?;
         let mut blob = CiphertextBlob {
-            key_id: uuid,
+            key_id,
             key_version: record.current_version,
             nonce,
             sealed: Vec::new(),
@@ -877,7 +911,7 @@ mod tests {
             kms.resolve_key_id(&format!("arn:aws:kms:eu-west-1:000000000000:key/{id}")),
             Err(KmsError::NotFound(_))
         ));
-        let missing = Uuid::new_v4().to_string();
+        let missing = KeyId::new_single_region().to_string();
         assert!(matches!(
             kms.generate_data_key(&op(), &missing, &EncryptionContext::new()),
             Err(KmsError::NotFound(_))

@@ -9,6 +9,7 @@
 //! - [`data_key`]: the per-object key type (zeroized, never printed);
 //! - [`context`]: encryption contexts and their canonical, authenticated form;
 //! - [`blob`]: the ciphertext blob format (identifies key and version);
+//! - [`key_id`]: key ids, single-Region (UUID) and multi-Region (`mrk-…`);
 //! - [`keys`]: KMS key records as persisted in the store;
 //! - [`access`]: key policies and grants, checked on every key use;
 //! - [`grants`]: the grant records;
@@ -22,6 +23,7 @@ pub mod context;
 pub mod data_key;
 pub mod grants;
 pub mod hsm;
+pub mod key_id;
 pub mod keys;
 pub mod manager;
 pub mod root;

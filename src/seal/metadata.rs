@@ -195,7 +195,8 @@ mod tests {
     use proptest::prelude::*;
 
     fn sample() -> SealedObjectMetadata {
-        let key_id = uuid::Uuid::parse_str("0b2c3d4e-0000-4000-8000-000000000001").unwrap();
+        let key_id =
+            crate::kms::key_id::KeyId::parse("0b2c3d4e-0000-4000-8000-000000000001").unwrap();
         let blob = crate::kms::CiphertextBlob {
             key_id,
             key_version: 3,
