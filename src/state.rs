@@ -6,6 +6,7 @@ use crate::audit::AuditLog;
 use crate::audit::signer::AuditSigner;
 use crate::auth::{Authenticator, CredentialStore};
 use crate::config::Config;
+use crate::kms::replication::Replicator;
 use crate::kms::{KeyManager, RootKey};
 use crate::s3::object_index::ObjectIndex;
 use crate::store::Store;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub default_kms_key_id: String,
     /// Every key use and security decision, durably (see [`crate::audit`]).
     pub audit: AuditLog,
+    /// Multi-Region keys' peer deployments (see [`crate::kms::replication`]).
+    pub replication: Replicator,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +93,9 @@ impl AppState {
         let auth = Authenticator::new(credentials, &config.server.region);
         let upstream = UpstreamClient::new(&config.upstream).map_err(StartupError)?;
         let audit = Self::open_audit_log(&config, &kms, store.clone())?;
+        let replication = Replicator::new(&config.kms.peer_regions).map_err(StartupError)?;
         Ok(AppState {
+            replication,
             config,
             auth,
             upstream,

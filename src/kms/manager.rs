@@ -164,6 +164,22 @@ impl KeyManager {
         &self.store
     }
 
+    /// The root key, for sealing material that arrives from a peer
+    /// deployment ([`super::replication::transfer`]).
+    pub(crate) fn root(&self) -> &RootKey {
+        &self.root
+    }
+
+    /// The unsealed material of one version of `record`, for wrapping it to
+    /// a peer deployment ([`super::replication::transfer`]).
+    pub(crate) fn version_material(
+        &self,
+        record: &KeyRecord,
+        version: u32,
+    ) -> Result<Arc<KeyMaterial>, KmsError> {
+        self.material(record, version)
+    }
+
     /// The operator's identity for the offline tools.
     pub fn operator(&self) -> Caller {
         Caller::operator(&self.account_id)

@@ -13,7 +13,8 @@
 //! - [`keys`]: KMS key records as persisted in the store;
 //! - [`access`]: key policies and grants, checked on every key use;
 //! - [`grants`]: the grant records;
-//! - [`manager`]: [`KeyManager`], the operations the rest of s3seal calls.
+//! - [`manager`]: [`KeyManager`], the operations the rest of s3seal calls;
+//! - [`replication`]: multi-Region keys across s3seal deployments.
 
 pub mod access;
 pub mod api;
@@ -26,6 +27,7 @@ pub mod hsm;
 pub mod key_id;
 pub mod keys;
 pub mod manager;
+pub mod replication;
 pub mod root;
 
 pub use access::{Caller, Transport};

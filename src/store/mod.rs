@@ -444,6 +444,18 @@ impl Store {
         io_err!(txn.commit())
     }
 
+    /// Removes a setting and returns its value, in one transaction (so a
+    /// one-time value is taken at most once).
+    pub fn take_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let txn = io_err!(self.db.begin_write())?;
+        let value = {
+            let mut table = io_err!(txn.open_table(SETTINGS))?;
+            io_err!(table.remove(name))?.map(|v| v.value().to_string())
+        };
+        io_err!(txn.commit())?;
+        Ok(value)
+    }
+
     /// Sets `name` to the value `make` returns unless it is already set; returns
     /// the stored value. The check and the write are one transaction, so two
     /// racing callers agree on one value. `make` must not use the store.

@@ -210,7 +210,8 @@ pub fn check_policy(ctx: &ApiContext, text: &str, bypass: bool) -> Result<(), Ap
     Ok(())
 }
 
-fn parse_tags(req: &KmsRequest) -> Result<Vec<Tag>, ApiError> {
+/// `Tags` in AWS's shape, checked as AWS does.
+pub(super) fn parse_tags(req: &KmsRequest) -> Result<Vec<Tag>, ApiError> {
     let Some(value) = req.value("Tags") else {
         return Ok(Vec::new());
     };
