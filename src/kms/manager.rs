@@ -1021,6 +1021,85 @@ mod tests {
     }
 
     #[test]
+    fn multi_region_keys_have_mrk_ids_version_2_blobs_and_rotate_only_as_primary() {
+        let dir = tempfile::tempdir().unwrap();
+        let kms = manager(dir.path());
+        let record = kms
+            .create_key(NewKey {
+                multi_region: true,
+                ..NewKey::symmetric("m")
+            })
+            .unwrap();
+        let id = record.key_id.clone();
+        assert!(super::super::key_id::is_multi_region_key_id(&id), "{id}");
+        assert_eq!(
+            record.multi_region,
+            Some(MultiRegionConfig::new_primary("us-east-1"))
+        );
+        assert_eq!(kms.resolve_key_id(&id).unwrap(), id);
+        assert_eq!(kms.resolve_key_id(&kms.key_arn(&id)).unwrap(), id);
+        assert!(matches!(
+            kms.resolve_key_id(&kms.key_arn_in("eu-west-1", &id)),
+            Err(KmsError::NotFound(_))
+        ));
+        let ctx = EncryptionContext::for_object("b", "k");
+        let generated = kms.generate_data_key(&op(), &id, &ctx).unwrap();
+        assert_eq!(generated.ciphertext_blob[1], 2, "blob version 2");
+        let unwrapped = kms
+            .unwrap_data_key(&op(), &generated.ciphertext_blob, &ctx)
+            .unwrap();
+        assert_eq!(unwrapped.expose(), generated.plaintext.expose());
+        let single = kms.create_key(NewKey::symmetric("s")).unwrap();
+        let blob = kms
+            .generate_data_key(&op(), &single.key_id, &ctx)
+            .unwrap()
+            .ciphertext_blob;
+        assert_eq!(blob[1], 1, "single-Region keys keep writing version 1");
+
+        // A rotation of the primary is a change its replicas must get.
+        let rotated = kms.rotate_key(&id, VersionOrigin::OnDemand, 100).unwrap();
+        let config = rotated.multi_region.unwrap();
+        assert_eq!(config.generation, 2);
+
+        // As a replica (its primary elsewhere) it refuses rotation, and
+        // automatic rotation does not touch it.
+        kms.update_key(&id, |r| {
+            if let Some(config) = &mut r.multi_region {
+                config.primary_region = "eu-west-1".into();
+                config.replica_regions = vec!["us-east-1".into()];
+            }
+            r.rotation = Some(RotationSchedule {
+                period_days: 90,
+                next_rotation_at: 0,
+            });
+            Ok(())
+        })
+        .unwrap();
+        assert!(matches!(
+            kms.rotate_key(&id, VersionOrigin::OnDemand, 200),
+            Err(KmsError::UnsupportedOperation(_))
+        ));
+        assert!(kms.run_due_work(1000).unwrap().rotated.is_empty());
+        assert_eq!(kms.describe_key(&id).unwrap().current_version, 2);
+    }
+
+    #[test]
+    fn replicas_behind_follow_generations() {
+        let mut config = MultiRegionConfig::new_primary("us-east-1");
+        config.replica_regions = vec!["eu-west-1".into(), "ap-south-1".into()];
+        assert_eq!(config.replicas_behind().len(), 2);
+        config.mark_synced("eu-west-1", 1);
+        assert_eq!(config.replicas_behind(), vec!["ap-south-1".to_string()]);
+        config.bump();
+        assert_eq!(config.replicas_behind().len(), 2);
+        config.mark_synced("eu-west-1", 2);
+        config.mark_synced("eu-west-1", 1);
+        assert_eq!(config.synced["eu-west-1"], 2, "never goes back");
+        assert!(config.has_region("ap-south-1") && config.has_region("us-east-1"));
+        assert!(!config.has_region("us-west-2"));
+    }
+
+    #[test]
     fn wrong_root_key_is_refused_at_start() {
         let dir = tempfile::tempdir().unwrap();
         drop(manager(dir.path()));

@@ -218,6 +218,29 @@ mod tests {
     }
 
     #[test]
+    fn multi_region_key_ids_round_trip_and_must_match_the_blob() {
+        let mut meta = sample();
+        let key_id =
+            crate::kms::key_id::KeyId::parse("mrk-1234abcd12ab34cd56ef1234567890ab").unwrap();
+        let mut blob = crate::kms::CiphertextBlob::decode(&meta.wrapped_key).unwrap();
+        blob.key_id = key_id;
+        meta.wrapped_key = blob.encode();
+        meta.kms_key_id = key_id.to_string();
+        let mut headers = HeaderMap::new();
+        meta.to_headers(&mut headers).unwrap();
+        assert_eq!(
+            SealedObjectMetadata::from_headers(&headers).unwrap(),
+            Some(meta.clone())
+        );
+        // The readable key id must name the key inside the blob.
+        headers.insert(
+            KEY_ID,
+            HeaderValue::from_static("0b2c3d4e-0000-4000-8000-000000000001"),
+        );
+        assert!(SealedObjectMetadata::from_headers(&headers).is_err());
+    }
+
+    #[test]
     fn round_trip_through_headers() {
         let mut headers = HeaderMap::new();
         sample().to_headers(&mut headers).unwrap();

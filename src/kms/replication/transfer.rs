@@ -175,9 +175,8 @@ fn take_wrapping_key(
     }
     let sealed = hex::decode(&pending.sealed_wrapping_key)
         .map_err(|_| KmsError::Internal("a stored wrapping key is corrupt".into()))?;
-    Ok(kms
-        .root()
-        .unseal_material(&wrapping_key_aad_id(key_id), 0, &sealed)?)
+    kms.root()
+        .unseal_material(&wrapping_key_aad_id(key_id), 0, &sealed)
 }
 
 /// Material must fit its key spec: 32 bytes for a symmetric key, a private
