@@ -238,29 +238,10 @@ fn b64_decode(text: &str) -> Vec<u8> {
 /// byte for byte: what a storage-level replication or a restore does.
 fn copy_raw(from: &Garage, to: &Garage, bucket: &str, key: &str, dir: &Path) {
     let body = dir.join("raw-copy");
-    let stored = json(&from.aws(&[
-        "s3api",
-        "get-object",
-        "--bucket",
-        bucket,
-        "--key",
-        key,
-        body.to_str().unwrap(),
-    ]));
+    let stored = json(&from.get_file(bucket, key, &body));
     let metadata = stored["Metadata"].to_string();
     assert!(metadata.contains("s3seal-dk"), "{metadata}");
-    ok(&to.aws(&[
-        "s3api",
-        "put-object",
-        "--bucket",
-        bucket,
-        "--key",
-        key,
-        "--body",
-        body.to_str().unwrap(),
-        "--metadata",
-        &metadata,
-    ]));
+    ok(&to.put_file(bucket, key, &body, &["--metadata", &metadata]));
 }
 
 #[test]

@@ -73,6 +73,14 @@ impl NewKey {
             multi_region: false,
         }
     }
+
+    /// A symmetric multi-Region primary key.
+    pub fn symmetric_multi_region(description: &str) -> Self {
+        NewKey {
+            multi_region: true,
+            ..Self::symmetric(description)
+        }
+    }
 }
 
 /// How long import parameters stay valid, as on AWS.
@@ -1024,12 +1032,7 @@ mod tests {
     fn multi_region_keys_have_mrk_ids_version_2_blobs_and_rotate_only_as_primary() {
         let dir = tempfile::tempdir().unwrap();
         let kms = manager(dir.path());
-        let record = kms
-            .create_key(NewKey {
-                multi_region: true,
-                ..NewKey::symmetric("m")
-            })
-            .unwrap();
+        let record = kms.create_key(NewKey::symmetric_multi_region("m")).unwrap();
         let id = record.key_id.clone();
         assert!(super::super::key_id::is_multi_region_key_id(&id), "{id}");
         assert_eq!(

@@ -106,6 +106,16 @@ impl Garage {
     pub fn aws(&self, args: &[&str]) -> Output {
         aws_cli(&self.endpoint(), &self.key_id, &self.secret, "garage", args)
     }
+
+    /// `aws s3api get-object` directly on this Garage into a file (the stored bytes).
+    pub fn get_file(&self, bucket: &str, key: &str, dst: &Path) -> Output {
+        self.aws(&get_object_args(bucket, key, dst))
+    }
+
+    /// `aws s3api put-object` of a file directly on this Garage (bypassing s3seal).
+    pub fn put_file(&self, bucket: &str, key: &str, file: &Path, extra: &[&str]) -> Output {
+        self.aws(&put_object_args(bucket, key, file, extra))
+    }
 }
 
 /// The Garage shared by the tests of this process.
@@ -628,12 +638,12 @@ fn get_object_args<'a>(bucket: &'a str, key: &'a str, dst: &'a Path) -> [&'a str
 
 /// `aws s3api get-object` directly on Garage into a file (the stored bytes).
 pub fn upstream_get_file(bucket: &str, key: &str, dst: &Path) -> Output {
-    upstream_aws(&get_object_args(bucket, key, dst))
+    garage().get_file(bucket, key, dst)
 }
 
 /// `aws s3api put-object` of a file directly on Garage (bypassing s3seal).
 pub fn upstream_put_file(bucket: &str, key: &str, file: &Path, extra: &[&str]) -> Output {
-    upstream_aws(&put_object_args(bucket, key, file, extra))
+    garage().put_file(bucket, key, file, extra)
 }
 
 /// `aws s3api head-object` directly on Garage.

@@ -100,14 +100,7 @@ impl Replicator {
         regions.replica_regions.push(new.region.clone());
         regions.generation += 1;
         let sent = regions.generation;
-        let parameters: wire::Parameters = peer
-            .call(
-                wire::GET_PARAMETERS,
-                &wire::ParametersRequest {
-                    key_id: record.key_id.clone(),
-                },
-            )
-            .await?;
+        let parameters = parameters_for(peer, &record.key_id).await?;
         check_same_account(kms, peer, &parameters)?;
         let message = wire::CreateReplica {
             key_id: record.key_id.clone(),
@@ -238,14 +231,7 @@ impl Replicator {
         let peer = self.peer(region)?;
         let regions = Regions::of(primary_config(kms, record)?);
         let sent = regions.generation;
-        let parameters: wire::Parameters = peer
-            .call(
-                wire::GET_PARAMETERS,
-                &wire::ParametersRequest {
-                    key_id: record.key_id.clone(),
-                },
-            )
-            .await?;
+        let parameters = parameters_for(peer, &record.key_id).await?;
         let message = wire::SyncReplica {
             key_id: record.key_id.clone(),
             import_token: parameters.import_token,
@@ -261,6 +247,20 @@ impl Replicator {
         })?;
         Ok(sent)
     }
+}
+
+/// A one-time wrapping key from `peer` for `key_id`'s material.
+async fn parameters_for(
+    peer: &PeerClient,
+    key_id: &str,
+) -> Result<wire::Parameters, ReplicationError> {
+    peer.call(
+        wire::GET_PARAMETERS,
+        &wire::ParametersRequest {
+            key_id: key_id.to_string(),
+        },
+    )
+    .await
 }
 
 /// The multi-Region configuration of `record`, which must be a primary here.

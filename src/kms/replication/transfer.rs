@@ -201,6 +201,7 @@ fn check_material(key_spec: &str, material: &[u8]) -> Result<(), KmsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kms::replication::wire::WrappedVersion;
     use crate::kms::{NewKey, RootKey};
     use crate::store::Store;
     use std::sync::Arc;
@@ -217,59 +218,49 @@ mod tests {
         let primary = deployment(dir.path(), "one", 1, "us-east-1");
         let replica = deployment(dir.path(), "two", 2, "eu-west-1");
         let record = primary
-            .create_key(NewKey {
-                multi_region: true,
-                ..NewKey::symmetric("m")
-            })
+            .create_key(NewKey::symmetric_multi_region("m"))
             .unwrap();
         let key_id = record.key_id.clone();
         let params = prepare_receive(&replica, &key_id, "us-east-1", 100).unwrap();
         let wrapped = wrap_versions(&primary, &record, &params.public_key).unwrap();
         assert_eq!(wrapped.len(), 1);
 
-        // Another Region, a wrong token, an expired one: refused, and each
-        // attempt uses the parameters up.
-        for (region, token, now) in [
-            ("ap-south-1", params.import_token.as_str(), 100),
-            ("us-east-1", "00", 100),
-            (
-                "us-east-1",
-                params.import_token.as_str(),
-                100 + PARAMETERS_LIFETIME,
-            ),
-        ] {
-            let params = prepare_receive(&replica, &key_id, "us-east-1", 100).unwrap();
-            let wrapped = wrap_versions(&primary, &record, &params.public_key).unwrap();
-            let token = if token == "00" {
-                token
-            } else {
-                params.import_token.as_str()
-            };
-            let err = receive_versions(
+        let receive = |region: &str, token: &str, wrapped: &[WrappedVersion], now: i64| {
+            receive_versions(
                 &replica,
                 &key_id,
                 region,
                 token,
                 "SYMMETRIC_DEFAULT",
-                &wrapped,
+                wrapped,
                 now,
             )
-            .unwrap_err();
+        };
+        // Another Region, a wrong token, an expired one: refused, and each
+        // attempt uses the parameters up.
+        for (region, wrong_token, now) in [
+            ("ap-south-1", false, 100),
+            ("us-east-1", true, 100),
+            ("us-east-1", false, 100 + PARAMETERS_LIFETIME),
+        ] {
+            let params = prepare_receive(&replica, &key_id, "us-east-1", 100).unwrap();
+            let wrapped = wrap_versions(&primary, &record, &params.public_key).unwrap();
+            let token = if wrong_token {
+                "00"
+            } else {
+                params.import_token.as_str()
+            };
+            let err = receive(region, token, &wrapped, now).unwrap_err();
             assert!(matches!(err, KmsError::InvalidImportToken(_)), "{err}");
+            assert!(matches!(
+                receive("us-east-1", &params.import_token, &wrapped, 100),
+                Err(KmsError::InvalidImportToken(_))
+            ));
         }
 
         let params = prepare_receive(&replica, &key_id, "us-east-1", 100).unwrap();
         let wrapped = wrap_versions(&primary, &record, &params.public_key).unwrap();
-        let received = receive_versions(
-            &replica,
-            &key_id,
-            "us-east-1",
-            &params.import_token,
-            "SYMMETRIC_DEFAULT",
-            &wrapped,
-            100,
-        )
-        .unwrap();
+        let received = receive("us-east-1", &params.import_token, &wrapped, 100).unwrap();
         // Sealed under the receiver's root key, the same material.
         let original = primary.version_material(&record, 1).unwrap();
         let unsealed = replica
@@ -285,15 +276,7 @@ mod tests {
         );
         // The token was consumed.
         assert!(matches!(
-            receive_versions(
-                &replica,
-                &key_id,
-                "us-east-1",
-                &params.import_token,
-                "SYMMETRIC_DEFAULT",
-                &wrapped,
-                100
-            ),
+            receive("us-east-1", &params.import_token, &wrapped, 100),
             Err(KmsError::InvalidImportToken(_))
         ));
         // Material of the wrong shape is refused.
