@@ -682,4 +682,96 @@ fn only_a_peer_may_replicate_and_only_keys_whose_primary_it_holds() {
         log.contains("S3sealReplication.CreateReplica"),
         "peer calls are logged"
     );
+
+    asymmetric_and_hmac_keys_replicate(&r1, &r2);
+}
+
+/// Multi-Region signing and HMAC keys: what R1 signs or MACs, R2 verifies
+/// with the replica, and both have the same public key.
+fn asymmetric_and_hmac_keys_replicate(r1: &S3seal, r2: &S3seal) {
+    let dir = tempfile::tempdir().unwrap();
+    let message = temp_file(dir.path(), "message", b"signed in us-east-1");
+    let message_arg = format!("fileb://{}", message.display());
+    let create = |spec: &str, usage: &str| {
+        let id = kms(
+            r1,
+            &[
+                "create-key",
+                "--multi-region",
+                "--key-spec",
+                spec,
+                "--key-usage",
+                usage,
+            ],
+        )["KeyMetadata"]["KeyId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        kms(
+            r1,
+            &["replicate-key", "--key-id", &id, "--replica-region", R2],
+        );
+        id
+    };
+
+    let signing = create("ECC_NIST_P256", "SIGN_VERIFY");
+    let common = [
+        "--message",
+        &message_arg,
+        "--message-type",
+        "RAW",
+        "--signing-algorithm",
+        "ECDSA_SHA_256",
+    ];
+    let mut sign = vec!["sign", "--key-id", &signing];
+    sign.extend_from_slice(&common);
+    let signature = kms(r1, &sign)["Signature"].as_str().unwrap().to_string();
+    let signature_file = temp_file(dir.path(), "signature", &b64_decode(&signature));
+    let signature_arg = format!("fileb://{}", signature_file.display());
+    let mut verify = vec![
+        "verify",
+        "--key-id",
+        &signing,
+        "--signature",
+        &signature_arg,
+    ];
+    verify.extend_from_slice(&common);
+    assert_eq!(kms(r2, &verify)["SignatureValid"], true);
+    let public_key = |s3seal: &S3seal| {
+        kms(s3seal, &["get-public-key", "--key-id", &signing])["PublicKey"].clone()
+    };
+    assert_eq!(public_key(r1), public_key(r2));
+
+    let mac_key = create("HMAC_256", "GENERATE_VERIFY_MAC");
+    let mac = kms(
+        r1,
+        &[
+            "generate-mac",
+            "--key-id",
+            &mac_key,
+            "--message",
+            &message_arg,
+            "--mac-algorithm",
+            "HMAC_SHA_256",
+        ],
+    )["Mac"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mac_file = temp_file(dir.path(), "mac", &b64_decode(&mac));
+    let verified = kms(
+        r2,
+        &[
+            "verify-mac",
+            "--key-id",
+            &mac_key,
+            "--message",
+            &message_arg,
+            "--mac-algorithm",
+            "HMAC_SHA_256",
+            "--mac",
+            &format!("fileb://{}", mac_file.display()),
+        ],
+    );
+    assert_eq!(verified["MacValid"], true);
 }
