@@ -193,6 +193,17 @@ pub async fn serve(
             ))
         }
     };
+    respond(result, request_id, &operation, peer_answer)
+}
+
+/// The answer: the result as JSON (with its MAC when a peer deployment
+/// asked, see [`peer::answer_mac`]), or the error, logged.
+fn respond(
+    result: Result<Value, ApiError>,
+    request_id: &str,
+    operation: &str,
+    peer_answer: Option<(Secret, Bytes)>,
+) -> Response<ProxyBody> {
     match result {
         Ok(value) => {
             let text = value.to_string();
@@ -209,9 +220,9 @@ pub async fn serve(
         }
         Err(err) => {
             if err.status.is_server_error() {
-                tracing::error!(request_id, operation = %operation, kind = err.kind, message = %err.message, "KMS request failed");
+                tracing::error!(request_id, operation, kind = err.kind, message = %err.message, "KMS request failed");
             } else {
-                tracing::info!(request_id, operation = %operation, kind = err.kind, message = %err.message, "KMS request rejected");
+                tracing::info!(request_id, operation, kind = err.kind, message = %err.message, "KMS request rejected");
             }
             err.to_response(request_id)
         }
