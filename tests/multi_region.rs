@@ -743,35 +743,14 @@ fn asymmetric_and_hmac_keys_replicate(r1: &S3seal, r2: &S3seal) {
     assert_eq!(public_key(r1), public_key(r2));
 
     let mac_key = create("HMAC_256", "GENERATE_VERIFY_MAC");
-    let mac = kms(
-        r1,
-        &[
-            "generate-mac",
-            "--key-id",
-            &mac_key,
-            "--message",
-            &message_arg,
-            "--mac-algorithm",
-            "HMAC_SHA_256",
-        ],
-    )["Mac"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let mac_args = ["--message", &message_arg, "--mac-algorithm", "HMAC_SHA_256"];
+    let mut generate = vec!["generate-mac", "--key-id", &mac_key];
+    generate.extend_from_slice(&mac_args);
+    let mac = kms(r1, &generate)["Mac"].as_str().unwrap().to_string();
     let mac_file = temp_file(dir.path(), "mac", &b64_decode(&mac));
-    let verified = kms(
-        r2,
-        &[
-            "verify-mac",
-            "--key-id",
-            &mac_key,
-            "--message",
-            &message_arg,
-            "--mac-algorithm",
-            "HMAC_SHA_256",
-            "--mac",
-            &format!("fileb://{}", mac_file.display()),
-        ],
-    );
+    let mac_arg = format!("fileb://{}", mac_file.display());
+    let mut verify_mac = vec!["verify-mac", "--key-id", &mac_key, "--mac", &mac_arg];
+    verify_mac.extend_from_slice(&mac_args);
+    let verified = kms(r2, &verify_mac);
     assert_eq!(verified["MacValid"], true);
 }
