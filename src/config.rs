@@ -3,7 +3,9 @@
 //! A key `section.name` is read from the environment as `S3SEAL_SECTION_NAME`
 //! (e.g. `upstream.access_key_id` ← `S3SEAL_UPSTREAM_ACCESS_KEY_ID`), so a
 //! container needs no file at all. Lists take TOML-like values, e.g.
-//! `S3SEAL_AUTH_CREDENTIALS='[{access_key_id="AK",secret_access_key="SK",principal="app"}]'`.
+//! `S3SEAL_AUTH_CREDENTIALS='[{access_key_id="AK",secret_access_key="SK",principal="app"}]'`
+//! or `S3SEAL_KMS_PEER_REGIONS='[{region="eu-west-1",endpoint="https://…",access_key_id="AK",secret_access_key="SK",principal="s3seal-eu-west-1"}]'`
+//! (a list set from the environment replaces the file's list as a whole).
 //! `config/s3seal.example.toml` documents every key.
 
 use std::net::SocketAddr;
@@ -223,6 +225,13 @@ pub struct KmsConfig {
     /// Wrap object data keys with an external AWS-KMS-compatible service
     /// instead of the built-in KMS (`[kms.external]`, docs/kms.md).
     pub external: Option<ExternalKmsConfig>,
+    /// The other s3seal deployments (other Regions) that hold replicas of
+    /// this one's multi-Region keys, or their primaries.
+    pub peer_regions: Vec<PeerRegion>,
+    /// How often the background work runs: due rotations and deletions,
+    /// expired imports, and bringing multi-Region replicas up to date.
+    /// Default 60 seconds.
+    pub maintenance_interval_seconds: Option<u64>,
 }
 
 /// `[kms.external]`: an AWS KMS (or another s3seal's KMS API) that wraps the
@@ -275,7 +284,55 @@ fn default_cache_size() -> usize {
     1000
 }
 
+/// Another s3seal deployment, in another Region, that this one replicates
+/// multi-Region keys with (`[[kms.peer_regions]]`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct PeerRegion {
+    /// The peer's `server.region`.
+    #[serde(deserialize_with = "text")]
+    pub region: String,
+    /// The peer's KMS API, e.g. `https://kms.eu-west-1.example:9443`.
+    pub endpoint: String,
+    /// The credential this deployment calls the peer with: one of the peer's
+    /// `auth.credentials`, whose principal the peer lists as this Region's.
+    #[serde(deserialize_with = "text")]
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    /// The principal (of this deployment's `auth.credentials`) the peer
+    /// calls this deployment as. Only it may create or update replicas here
+    /// on behalf of `region`.
+    #[serde(deserialize_with = "text")]
+    pub principal: String,
+    /// For an `https://` endpoint: the CA certificates to trust instead of
+    /// the system's.
+    #[serde(default)]
+    pub ca_bundle: Option<PathBuf>,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_seconds: u64,
+}
+
+/// The default of `kms.maintenance_interval_seconds`.
+const DEFAULT_MAINTENANCE_INTERVAL: u64 = 60;
+
 impl KmsConfig {
+    /// How often the background key work runs.
+    pub fn maintenance_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(
+            self.maintenance_interval_seconds
+                .unwrap_or(DEFAULT_MAINTENANCE_INTERVAL),
+        )
+    }
+
+    /// The peer deployment in `region`, if one is configured.
+    pub fn peer(&self, region: &str) -> Option<&PeerRegion> {
+        self.peer_regions.iter().find(|p| p.region == region)
+    }
+
+    /// The peer Region whose deployment calls this one as `principal`.
+    pub fn peer_calling_as(&self, principal: &str) -> Option<&PeerRegion> {
+        self.peer_regions.iter().find(|p| p.principal == principal)
+    }
+
     /// Where the HSM root key is, if the root of trust is an HSM.
     pub fn hsm(&self) -> Option<(crate::kms::hsm::HsmLocation, &str)> {
         let module = self.pkcs11_module.clone()?;
@@ -472,6 +529,76 @@ impl Config {
         }
         if let Some(external) = &self.kms.external {
             external.validate()?;
+        }
+        if self.kms.maintenance_interval_seconds == Some(0) {
+            return invalid("kms.maintenance_interval_seconds must be at least 1");
+        }
+        self.validate_peers()
+    }
+
+    /// Each peer is another Region, named once, reachable, and calls this
+    /// deployment as a principal of its own.
+    fn validate_peers(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        let peers = &self.kms.peer_regions;
+        for (i, peer) in peers.iter().enumerate() {
+            let name = format!("kms.peer_regions[{i}] ({})", peer.region);
+            if !crate::kms::replication::is_region_name(&peer.region) {
+                return invalid(format!(
+                    "{name}: region must look like an AWS Region name (e.g. eu-west-1)"
+                ));
+            }
+            if peer.region == self.server.region {
+                return invalid(format!(
+                    "{name}: a peer must be in another Region than server.region"
+                ));
+            }
+            if peers[..i].iter().any(|p| p.region == peer.region) {
+                return invalid(format!("{name}: the Region is configured twice"));
+            }
+            if peers[..i].iter().any(|p| p.principal == peer.principal) {
+                return invalid(format!(
+                    "{name}: principal {} already belongs to another peer",
+                    peer.principal
+                ));
+            }
+            let url: http::Uri = peer
+                .endpoint
+                .parse()
+                .map_err(|e| ConfigError::Invalid(format!("{name}: endpoint is not a URL: {e}")))?;
+            match url.scheme_str() {
+                Some("https") => {}
+                Some("http") if peer.ca_bundle.is_none() => {}
+                Some("http") => {
+                    return invalid(format!(
+                        "{name}: ca_bundle is set, but endpoint is not https://"
+                    ));
+                }
+                _ => {
+                    return invalid(format!(
+                        "{name}: endpoint must start with http:// or https://"
+                    ));
+                }
+            }
+            if url.host().is_none() {
+                return invalid(format!("{name}: endpoint has no host"));
+            }
+            if peer.access_key_id.is_empty() || peer.secret_access_key.expose().is_empty() {
+                return invalid(format!(
+                    "{name}: access_key_id and secret_access_key are required"
+                ));
+            }
+            if !self
+                .auth
+                .credentials
+                .iter()
+                .any(|c| c.principal == peer.principal)
+            {
+                return invalid(format!(
+                    "{name}: principal {} is not one of auth.credentials, so the peer could never call this deployment",
+                    peer.principal
+                ));
+            }
         }
         Ok(())
     }
@@ -746,6 +873,118 @@ mod tests {
                 Ok(())
             });
         }
+    }
+
+    fn peer_env(jail: &mut figment::Jail, peers: &str) {
+        jail.set_env("S3SEAL_UPSTREAM_URL", "http://127.0.0.1:3900");
+        jail.set_env("S3SEAL_UPSTREAM_ACCESS_KEY_ID", "GK");
+        jail.set_env("S3SEAL_UPSTREAM_SECRET_ACCESS_KEY", "S");
+        jail.set_env(
+            "S3SEAL_AUTH_CREDENTIALS",
+            r#"[{access_key_id="AK",secret_access_key="SK",principal="app"},{access_key_id="PEER",secret_access_key="PS",principal="s3seal-eu-west-1"}]"#,
+        );
+        jail.set_env("S3SEAL_KMS_PEER_REGIONS", peers);
+    }
+
+    #[test]
+    fn peer_regions_from_file_and_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "s3seal.toml",
+                r#"
+                [upstream]
+                url = "http://127.0.0.1:3900"
+                access_key_id = "GK"
+                secret_access_key = "S"
+                [kms]
+                maintenance_interval_seconds = 5
+                [[kms.peer_regions]]
+                region = "eu-west-1"
+                endpoint = "https://kms.eu.example:9443"
+                access_key_id = "AKUS"
+                secret_access_key = "us-secret"
+                principal = "s3seal-eu-west-1"
+                ca_bundle = "/etc/s3seal/eu-ca.pem"
+                [[auth.credentials]]
+                access_key_id = "PEER"
+                secret_access_key = "PS"
+                principal = "s3seal-eu-west-1"
+                "#,
+            )?;
+            let config = Config::load(Some(Path::new("s3seal.toml"))).unwrap();
+            let peer = config.kms.peer("eu-west-1").unwrap();
+            assert_eq!(peer.endpoint, "https://kms.eu.example:9443");
+            assert_eq!(peer.secret_access_key.expose(), "us-secret");
+            assert_eq!(peer.connect_timeout_seconds, 5);
+            assert_eq!(
+                config
+                    .kms
+                    .peer_calling_as("s3seal-eu-west-1")
+                    .unwrap()
+                    .region,
+                "eu-west-1"
+            );
+            assert!(config.kms.peer_calling_as("app").is_none());
+            assert_eq!(config.kms.maintenance_interval().as_secs(), 5);
+            assert!(!format!("{config:?}").contains("us-secret"));
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            peer_env(
+                jail,
+                r#"[{region="eu-west-1",endpoint="http://127.0.0.1:9001",access_key_id="A",secret_access_key="B",principal="s3seal-eu-west-1"}]"#,
+            );
+            jail.set_env("S3SEAL_KMS_MAINTENANCE_INTERVAL_SECONDS", "2");
+            let config = Config::load(None).unwrap();
+            assert_eq!(config.kms.peer_regions.len(), 1);
+            assert_eq!(config.kms.peer("eu-west-1").unwrap().access_key_id, "A");
+            assert_eq!(config.kms.maintenance_interval().as_secs(), 2);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn inconsistent_peers_are_explained() {
+        let peer = |region: &str, endpoint: &str, principal: &str| {
+            format!(
+                r#"{{region="{region}",endpoint="{endpoint}",access_key_id="A",secret_access_key="B",principal="{principal}"}}"#
+            )
+        };
+        let ok = peer("eu-west-1", "http://127.0.0.1:9001", "s3seal-eu-west-1");
+        let cases = [
+            (
+                format!("[{}]", peer("us-east-1", "http://h", "s3seal-eu-west-1")),
+                "another Region",
+            ),
+            (format!("[{ok},{ok}]"), "configured twice"),
+            (
+                format!("[{}]", peer("eu-west-1", "ftp://h", "s3seal-eu-west-1")),
+                "http:// or https://",
+            ),
+            (
+                format!("[{}]", peer("eu-west-1", "http://h", "nobody")),
+                "not one of auth.credentials",
+            ),
+            (
+                format!("[{}]", peer("Europe", "http://h", "s3seal-eu-west-1")),
+                "Region name",
+            ),
+        ];
+        for (peers, expected) in cases {
+            figment::Jail::expect_with(|jail| {
+                peer_env(jail, &peers);
+                let err = Config::load(None).unwrap_err().to_string();
+                assert!(err.contains(expected), "{peers}: {err}");
+                Ok(())
+            });
+        }
+        figment::Jail::expect_with(|jail| {
+            peer_env(jail, "[]");
+            jail.set_env("S3SEAL_KMS_MAINTENANCE_INTERVAL_SECONDS", "0");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("maintenance_interval_seconds"), "{err}");
+            Ok(())
+        });
     }
 
     #[test]

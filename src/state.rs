@@ -7,6 +7,7 @@ use crate::audit::signer::AuditSigner;
 use crate::auth::{Authenticator, CredentialStore};
 use crate::config::Config;
 use crate::kms::external::ExternalKms;
+use crate::kms::replication::Replicator;
 use crate::kms::{KeyManager, RootKey};
 use crate::s3::object_index::ObjectIndex;
 use crate::store::Store;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub external_kms: Option<ExternalKms>,
     /// Every key use and security decision, durably (see [`crate::audit`]).
     pub audit: AuditLog,
+    /// Multi-Region keys' peer deployments (see [`crate::kms::replication`]).
+    pub replication: Replicator,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +104,9 @@ impl AppState {
             .map(ExternalKms::new)
             .transpose()
             .map_err(StartupError)?;
+        let replication = Replicator::new(&config.kms.peer_regions).map_err(StartupError)?;
         Ok(AppState {
+            replication,
             config,
             auth,
             upstream,

@@ -119,6 +119,14 @@ impl Authenticator {
         }
     }
 
+    /// The secret of a configured access key id: it keys the MAC on the
+    /// answers to peer deployments ([`crate::kms::replication::peer`]).
+    pub fn secret_of(&self, access_key_id: &str) -> Option<&Secret> {
+        self.credentials
+            .lookup(access_key_id)
+            .map(|(secret, _)| secret)
+    }
+
     /// The secret and principal of an access key id.
     fn credential(&self, access_key_id: &str) -> Result<(&Secret, Principal), S3Error> {
         self.credentials.lookup(access_key_id).ok_or_else(|| {

@@ -221,6 +221,7 @@ mod tests {
             material_valid_to: None,
             material_commitment: None,
             key_manager: "CUSTOMER".into(),
+            multi_region: None,
         }
     }
 

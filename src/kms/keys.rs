@@ -1,5 +1,7 @@
 //! KMS key records as persisted in the store.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +129,69 @@ pub struct KeyRecord {
     /// `AWS` for s3seal's own default key (`alias/aws/s3`), else `CUSTOMER`.
     #[serde(default = "customer")]
     pub key_manager: String,
+    /// Multi-Region keys (`mrk-…` ids) only: where the primary and the
+    /// replicas are.
+    #[serde(default)]
+    pub multi_region: Option<MultiRegionConfig>,
+}
+
+/// Where the related keys of a multi-Region key are, as this deployment
+/// knows it. Every deployment holding the key keeps one; the primary's is
+/// the reference and it pushes it to the replicas with the shared properties.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultiRegionConfig {
+    /// The Region of the primary key.
+    pub primary_region: String,
+    /// The Regions of the replica keys.
+    pub replica_regions: Vec<String>,
+    /// Counts the changes of what primary and replicas share (versions,
+    /// rotation schedule, the Regions above). A replica refuses an update
+    /// older than what it has.
+    pub generation: u64,
+    /// On the primary: the generation each replica was last brought up to.
+    #[serde(default)]
+    pub synced: BTreeMap<String, u64>,
+}
+
+impl MultiRegionConfig {
+    /// A new primary key in `region`, without replicas.
+    pub fn new_primary(region: &str) -> Self {
+        MultiRegionConfig {
+            primary_region: region.to_string(),
+            replica_regions: Vec::new(),
+            generation: 1,
+            synced: BTreeMap::new(),
+        }
+    }
+
+    pub fn is_primary_in(&self, region: &str) -> bool {
+        self.primary_region == region
+    }
+
+    /// Is `region` the primary's or a replica's Region?
+    pub fn has_region(&self, region: &str) -> bool {
+        self.primary_region == region || self.replica_regions.iter().any(|r| r == region)
+    }
+
+    /// The replicas that have not been brought up to the current generation.
+    pub fn replicas_behind(&self) -> Vec<String> {
+        self.replica_regions
+            .iter()
+            .filter(|r| self.synced.get(*r).copied().unwrap_or(0) < self.generation)
+            .cloned()
+            .collect()
+    }
+
+    /// Records that a shared property changed: every replica is behind.
+    pub fn bump(&mut self) {
+        self.generation += 1;
+    }
+
+    /// Records that `region` now has everything up to `generation`.
+    pub fn mark_synced(&mut self, region: &str, generation: u64) {
+        let synced = self.synced.entry(region.to_string()).or_insert(0);
+        *synced = (*synced).max(generation);
+    }
 }
 
 fn customer() -> String {
@@ -136,6 +201,21 @@ fn customer() -> String {
 impl KeyRecord {
     pub fn version(&self, version: u32) -> Option<&KeyVersion> {
         self.versions.iter().find(|v| v.version == version)
+    }
+
+    /// Is this a multi-Region replica key, given this deployment's Region?
+    pub fn is_replica_in(&self, region: &str) -> bool {
+        self.multi_region
+            .as_ref()
+            .is_some_and(|m| !m.is_primary_in(region))
+    }
+
+    /// Records a change of a property a multi-Region primary shares with
+    /// its replicas (a new version, the rotation schedule).
+    pub fn shared_properties_changed(&mut self) {
+        if let Some(config) = &mut self.multi_region {
+            config.bump();
+        }
     }
 }
 

@@ -10,13 +10,15 @@ use std::sync::{Arc, Mutex};
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 type Nonce = aes_gcm::aead::Nonce<Aes256Gcm>;
-use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::access::{self, Caller};
 use super::asymmetric::KeySpec;
 use super::grants::Grant;
-use super::keys::{KeyVersion, PendingImport, RotationSchedule, Tag, VersionOrigin};
+use super::key_id::KeyId;
+use super::keys::{
+    KeyVersion, MultiRegionConfig, PendingImport, RotationSchedule, Tag, VersionOrigin,
+};
 use super::{CiphertextBlob, DataKey, EncryptionContext, KeyRecord, KeyState, KmsError, RootKey};
 use crate::store::Store;
 
@@ -54,6 +56,8 @@ pub struct NewKey {
     pub key_usage: String,
     /// `AWS_KMS`, or `EXTERNAL` for a key whose material will be imported.
     pub origin: String,
+    /// A multi-Region primary key (`mrk-…` id) rather than a single-Region key.
+    pub multi_region: bool,
 }
 
 impl NewKey {
@@ -66,6 +70,15 @@ impl NewKey {
             key_spec: "SYMMETRIC_DEFAULT".into(),
             key_usage: "ENCRYPT_DECRYPT".into(),
             origin: "AWS_KMS".into(),
+            multi_region: false,
+        }
+    }
+
+    /// A symmetric multi-Region primary key.
+    pub fn symmetric_multi_region(description: &str) -> Self {
+        NewKey {
+            multi_region: true,
+            ..Self::symmetric(description)
         }
     }
 }
@@ -142,10 +155,13 @@ impl KeyManager {
     }
 
     pub fn key_arn(&self, key_id: &str) -> String {
-        format!(
-            "arn:aws:kms:{}:{}:key/{}",
-            self.region, self.account_id, key_id
-        )
+        self.key_arn_in(&self.region, key_id)
+    }
+
+    /// The ARN of a key in another Region of the same account (the related
+    /// keys of a multi-Region key).
+    pub fn key_arn_in(&self, region: &str, key_id: &str) -> String {
+        format!("arn:aws:kms:{region}:{}:key/{key_id}", self.account_id)
     }
 
     pub fn alias_arn(&self, alias: &str) -> String {
@@ -154,6 +170,22 @@ impl KeyManager {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The root key, for sealing material that arrives from a peer
+    /// deployment ([`super::replication::transfer`]).
+    pub(crate) fn root(&self) -> &RootKey {
+        &self.root
+    }
+
+    /// The unsealed material of one version of `record`, for wrapping it to
+    /// a peer deployment ([`super::replication::transfer`]).
+    pub(crate) fn version_material(
+        &self,
+        record: &KeyRecord,
+        version: u32,
+    ) -> Result<Arc<KeyMaterial>, KmsError> {
+        self.material(record, version)
     }
 
     /// The operator's identity for the offline tools.
@@ -169,7 +201,12 @@ impl KeyManager {
     }
 
     fn new_key_record(&self, new: NewKey) -> Result<KeyRecord, KmsError> {
-        let key_id = Uuid::new_v4().to_string();
+        let key_id = if new.multi_region {
+            KeyId::new_multi_region().map_err(|e| KmsError::Internal(e.to_string()))?
+        } else {
+            KeyId::new_single_region()
+        }
+        .to_string();
         let now = unix_now();
         let external = new.origin == "EXTERNAL";
         let versions = if external {
@@ -211,6 +248,9 @@ impl KeyManager {
             material_valid_to: None,
             material_commitment: None,
             key_manager: new.key_manager.to_string(),
+            multi_region: new
+                .multi_region
+                .then(|| MultiRegionConfig::new_primary(&self.region)),
         })
     }
 
@@ -288,7 +328,7 @@ impl KeyManager {
         if key_ref.starts_with("arn:") && !local.starts_with("key/") {
             return Err(not_found());
         }
-        Uuid::parse_str(key_id).map_err(|_| not_found())?;
+        KeyId::parse(key_id).ok_or_else(not_found)?;
         Ok(key_id.to_string())
     }
 
@@ -350,6 +390,7 @@ impl KeyManager {
     ) -> Result<KeyRecord, KmsError> {
         let material = DataKey::generate().map_err(|e| KmsError::Internal(e.to_string()))?;
         self.update_key(key_ref, |record| {
+            self.refuse_replica(record, "rotated")?;
             if origin == VersionOrigin::Automatic
                 && record.rotation.is_none_or(|r| r.next_rotation_at > now)
             {
@@ -372,8 +413,24 @@ impl KeyManager {
             if let Some(schedule) = &mut record.rotation {
                 schedule.next_rotation_at = now + i64::from(schedule.period_days) * DAY;
             }
+            record.shared_properties_changed();
             Ok(())
         })
+    }
+
+    /// A multi-Region replica shares its material and rotation with its
+    /// primary: only the primary's deployment changes them, as on AWS.
+    pub fn refuse_replica(&self, record: &KeyRecord, what: &str) -> Result<(), KmsError> {
+        match &record.multi_region {
+            Some(config) if !config.is_primary_in(&self.region) => {
+                Err(KmsError::UnsupportedOperation(format!(
+                    "{} is a multi-Region replica key and cannot be {what}; do it on its primary key in {}",
+                    self.key_arn(&record.key_id),
+                    config.primary_region
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Rotates keys whose automatic rotation is due and destroys keys whose
@@ -396,6 +453,7 @@ impl KeyManager {
                 continue;
             }
             if record.state == KeyState::Enabled
+                && !record.is_replica_in(&self.region)
                 && record
                     .rotation
                     .is_some_and(|r: RotationSchedule| r.next_rotation_at <= now)
@@ -664,10 +722,10 @@ impl KeyManager {
         let material = self.material(record, record.current_version)?;
         let mut nonce = [0u8; 12];
         getrandom::fill(&mut nonce).map_err(|e| KmsError::Internal(e.to_string()))?;
-        let uuid = Uuid::parse_str(&record.key_id)
-            .map_err(|_| KmsError::Internal("stored key id is not a UUID".into()))?;
+        let key_id = KeyId::parse(&record.key_id)
+            .ok_or_else(|| KmsError::Internal("stored key id is not a key id".into()))?;
         let mut blob = CiphertextBlob {
-            key_id: uuid,
+            key_id,
             key_version: record.current_version,
             nonce,
             sealed: Vec::new(),
@@ -886,7 +944,7 @@ mod tests {
             kms.resolve_key_id(&format!("arn:aws:kms:eu-west-1:000000000000:key/{id}")),
             Err(KmsError::NotFound(_))
         ));
-        let missing = Uuid::new_v4().to_string();
+        let missing = KeyId::new_single_region().to_string();
         assert!(matches!(
             kms.generate_data_key(&op(), &missing, &EncryptionContext::new()),
             Err(KmsError::NotFound(_))
@@ -977,6 +1035,80 @@ mod tests {
             kms.unwrap_data_key(&op(), &after.ciphertext_blob, &ctx),
             Err(KmsError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn multi_region_keys_have_mrk_ids_version_2_blobs_and_rotate_only_as_primary() {
+        let dir = tempfile::tempdir().unwrap();
+        let kms = manager(dir.path());
+        let record = kms.create_key(NewKey::symmetric_multi_region("m")).unwrap();
+        let id = record.key_id.clone();
+        assert!(super::super::key_id::is_multi_region_key_id(&id), "{id}");
+        assert_eq!(
+            record.multi_region,
+            Some(MultiRegionConfig::new_primary("us-east-1"))
+        );
+        assert_eq!(kms.resolve_key_id(&id).unwrap(), id);
+        assert_eq!(kms.resolve_key_id(&kms.key_arn(&id)).unwrap(), id);
+        assert!(matches!(
+            kms.resolve_key_id(&kms.key_arn_in("eu-west-1", &id)),
+            Err(KmsError::NotFound(_))
+        ));
+        let ctx = EncryptionContext::for_object("b", "k");
+        let generated = kms.generate_data_key(&op(), &id, &ctx).unwrap();
+        assert_eq!(generated.ciphertext_blob[1], 2, "blob version 2");
+        let unwrapped = kms
+            .unwrap_data_key(&op(), &generated.ciphertext_blob, &ctx)
+            .unwrap();
+        assert_eq!(unwrapped.expose(), generated.plaintext.expose());
+        let single = kms.create_key(NewKey::symmetric("s")).unwrap();
+        let blob = kms
+            .generate_data_key(&op(), &single.key_id, &ctx)
+            .unwrap()
+            .ciphertext_blob;
+        assert_eq!(blob[1], 1, "single-Region keys keep writing version 1");
+
+        // A rotation of the primary is a change its replicas must get.
+        let rotated = kms.rotate_key(&id, VersionOrigin::OnDemand, 100).unwrap();
+        let config = rotated.multi_region.unwrap();
+        assert_eq!(config.generation, 2);
+
+        // As a replica (its primary elsewhere) it refuses rotation, and
+        // automatic rotation does not touch it.
+        kms.update_key(&id, |r| {
+            if let Some(config) = &mut r.multi_region {
+                config.primary_region = "eu-west-1".into();
+                config.replica_regions = vec!["us-east-1".into()];
+            }
+            r.rotation = Some(RotationSchedule {
+                period_days: 90,
+                next_rotation_at: 0,
+            });
+            Ok(())
+        })
+        .unwrap();
+        assert!(matches!(
+            kms.rotate_key(&id, VersionOrigin::OnDemand, 200),
+            Err(KmsError::UnsupportedOperation(_))
+        ));
+        assert!(kms.run_due_work(1000).unwrap().rotated.is_empty());
+        assert_eq!(kms.describe_key(&id).unwrap().current_version, 2);
+    }
+
+    #[test]
+    fn replicas_behind_follow_generations() {
+        let mut config = MultiRegionConfig::new_primary("us-east-1");
+        config.replica_regions = vec!["eu-west-1".into(), "ap-south-1".into()];
+        assert_eq!(config.replicas_behind().len(), 2);
+        config.mark_synced("eu-west-1", 1);
+        assert_eq!(config.replicas_behind(), vec!["ap-south-1".to_string()]);
+        config.bump();
+        assert_eq!(config.replicas_behind().len(), 2);
+        config.mark_synced("eu-west-1", 2);
+        config.mark_synced("eu-west-1", 1);
+        assert_eq!(config.synced["eu-west-1"], 2, "never goes back");
+        assert!(config.has_region("ap-south-1") && config.has_region("us-east-1"));
+        assert!(!config.has_region("us-west-2"));
     }
 
     #[test]

@@ -9,12 +9,14 @@
 //! - [`data_key`]: the per-object key type (zeroized, never printed);
 //! - [`context`]: encryption contexts and their canonical, authenticated form;
 //! - [`blob`]: the ciphertext blob format (identifies key and version);
+//! - [`key_id`]: key ids, single-Region (UUID) and multi-Region (`mrk-…`);
 //! - [`keys`]: KMS key records as persisted in the store;
 //! - [`access`]: key policies and grants, checked on every key use;
 //! - [`grants`]: the grant records;
 //! - [`manager`]: [`KeyManager`], the operations the rest of s3seal calls;
 //! - [`external`]: object keys under bucket keys of an external KMS
 //!   (`[kms.external]`), instead of the keys above.
+//! - [`replication`]: multi-Region keys across s3seal deployments.
 
 pub mod access;
 pub mod api;
@@ -25,8 +27,10 @@ pub mod data_key;
 pub mod external;
 pub mod grants;
 pub mod hsm;
+pub mod key_id;
 pub mod keys;
 pub mod manager;
+pub mod replication;
 pub mod root;
 
 pub use access::{Caller, Transport};

@@ -325,7 +325,8 @@ mod tests {
     use proptest::prelude::*;
 
     fn sample() -> SealedObjectMetadata {
-        let key_id = uuid::Uuid::parse_str("0b2c3d4e-0000-4000-8000-000000000001").unwrap();
+        let key_id =
+            crate::kms::key_id::KeyId::parse("0b2c3d4e-0000-4000-8000-000000000001").unwrap();
         let blob = crate::kms::CiphertextBlob {
             key_id,
             key_version: 3,
@@ -345,6 +346,35 @@ mod tests {
             client_context: Some("eyJhIjoiYiJ9".into()),
             bucket_key_enabled: true,
         }
+    }
+
+    #[test]
+    fn multi_region_key_ids_round_trip_and_must_match_the_blob() {
+        let mut meta = sample();
+        let key_id =
+            crate::kms::key_id::KeyId::parse("mrk-1234abcd12ab34cd56ef1234567890ab").unwrap();
+        let WrappedDataKey::BuiltIn {
+            kms_key_id, blob, ..
+        } = &mut meta.data_key
+        else {
+            panic!("the sample is format 1");
+        };
+        let mut parsed = crate::kms::CiphertextBlob::decode(blob).unwrap();
+        parsed.key_id = key_id;
+        *blob = parsed.encode();
+        *kms_key_id = key_id.to_string();
+        let mut headers = HeaderMap::new();
+        meta.to_headers(&mut headers).unwrap();
+        assert_eq!(
+            SealedObjectMetadata::from_headers(&headers).unwrap(),
+            Some(meta.clone())
+        );
+        // The readable key id must name the key inside the blob.
+        headers.insert(
+            KEY_ID,
+            HeaderValue::from_static("0b2c3d4e-0000-4000-8000-000000000001"),
+        );
+        assert!(SealedObjectMetadata::from_headers(&headers).is_err());
     }
 
     #[test]

@@ -72,6 +72,7 @@ pub async fn run(state: Arc<AppState>) -> Result<(), ServerError> {
     };
     let listeners = bind_listeners(&state, certificate.as_ref()).await?;
     tokio::spawn(key_maintenance(state.clone()));
+    tokio::spawn(replica_sync(state.clone()));
     tokio::spawn(tls::reload_on_sighup(certificate));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -152,20 +153,24 @@ async fn bind_listeners(
 
 pub use service::Scope;
 
-/// How often due key rotations and deletions are carried out.
-const KEY_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
-
 /// Rotates KMS keys whose automatic rotation is due and destroys keys whose
-/// deletion date passed, once a minute (and once at start).
+/// deletion date passed, every `kms.maintenance_interval_seconds` (a
+/// minute by default, and once at start).
 async fn key_maintenance(state: Arc<AppState>) {
-    let mut ticker = tokio::time::interval(KEY_MAINTENANCE_INTERVAL);
+    let mut ticker = tokio::time::interval(state.config.kms.maintenance_interval());
     loop {
         ticker.tick().await;
         let kms_state = state.clone();
         let outcome =
             tokio::task::spawn_blocking(move || kms_state.kms.run_due_work(s3seal_now())).await;
         match outcome {
-            Ok(Ok(done)) => record_due_work(&state, done).await,
+            Ok(Ok(done)) => {
+                if !done.rotated.is_empty() {
+                    // Rotated multi-Region primaries have replicas to update.
+                    state.replication.wake();
+                }
+                record_due_work(&state, done).await
+            }
             Ok(Err(err)) => tracing::error!(error = %err, "KMS key maintenance failed"),
             Err(err) => tracing::error!(error = %err, "KMS key maintenance panicked"),
         }
@@ -193,6 +198,52 @@ async fn record_due_work(state: &AppState, done: crate::kms::manager::DueWork) {
         if let Err(err) = state.audit.record(event).await {
             tracing::error!(error = %err, kms_key_id = %key_id, "cannot record scheduled key work in the audit log");
         }
+    }
+}
+
+/// Brings multi-Region replicas up to date: at once when a KMS call or a
+/// rotation changed what a primary shares, and every
+/// `kms.maintenance_interval_seconds` for replicas whose deployment could not
+/// be reached before.
+async fn replica_sync(state: Arc<AppState>) {
+    let mut ticker = tokio::time::interval(state.config.kms.maintenance_interval());
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = state.replication.woken() => {}
+        }
+        for outcome in state.replication.sync_pending(&state.kms).await {
+            record_sync(&state, outcome).await;
+        }
+    }
+}
+
+/// Every attempt to update a replica is logged and audited as the
+/// `SynchronizeMultiRegionKey` service event AWS records for the same work.
+async fn record_sync(state: &AppState, outcome: crate::kms::replication::replicator::SyncOutcome) {
+    let mut event = crate::audit::AuditEvent::service_event(
+        "SynchronizeMultiRegionKey",
+        &state.config.server.region,
+        &state.config.server.account_id,
+    )
+    .with_resource(
+        crate::audit::event::KMS_KEY_RESOURCE,
+        state.kms.key_arn(&outcome.key_id),
+    )
+    .with_parameters(serde_json::json!({"replicaRegion": outcome.region}));
+    match &outcome.result {
+        Ok(generation) => {
+            tracing::info!(kms_key_id = %outcome.key_id, replica_region = %outcome.region, generation, "brought a multi-Region replica up to date");
+            event = event.with_parameters_entry("generation", serde_json::json!(generation));
+        }
+        Err(err) => {
+            tracing::warn!(kms_key_id = %outcome.key_id, replica_region = %outcome.region, error = %err, "cannot bring a multi-Region replica up to date; retrying at the next maintenance tick");
+            let kind = crate::kms::api::error::replication_exception_name(err);
+            event = event.with_error(kind, &err.to_string());
+        }
+    }
+    if let Err(err) = state.audit.record(event).await {
+        tracing::error!(error = %err, kms_key_id = %outcome.key_id, "cannot record a replica update in the audit log");
     }
 }
 

@@ -370,6 +370,20 @@ impl Store {
         self.put_record(Table::Settings, name, Some(value.as_bytes().to_vec()))
     }
 
+    /// Removes a setting and returns its value, in one transaction (so a
+    /// one-time value is taken at most once).
+    pub fn take_setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let mut taken = None;
+        self.durable(|txn| {
+            taken = txn.get(Table::Settings, name)?;
+            if taken.is_some() {
+                txn.delete(Table::Settings, name)?;
+            }
+            Ok(taken.is_some())
+        })?;
+        taken.map(|bytes| text(Table::Settings, bytes)).transpose()
+    }
+
     /// Sets `name` to the value `make` returns unless it is already set; returns
     /// the stored value. Racing callers (and instances) agree on one value:
     /// the first insert wins and the others read it. `make` must not use the

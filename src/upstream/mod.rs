@@ -230,38 +230,61 @@ impl UpstreamClient {
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
         settings.percent_encoding_mode = PercentEncodingMode::Single;
         settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-        let params = v4::SigningParams::builder()
-            .identity(&self.identity)
-            .region(&self.region)
-            .name("s3")
-            .time(SystemTime::now())
-            .settings(settings)
-            .build()
-            .map_err(|e| UpstreamError::Signing(e.to_string()))?
-            .into();
-        let mut headers = Vec::with_capacity(request.headers().len());
-        for (name, value) in request.headers() {
-            let value = value.to_str().map_err(|_| {
-                UpstreamError::InvalidRequest(format!(
-                    "header {name} must be visible ASCII (encode non-ASCII metadata per RFC 2047)"
-                ))
-            })?;
-            headers.push((name.as_str(), value));
-        }
         let body = match payload {
             UpstreamPayload::Unsigned => SignableBody::UnsignedPayload,
             UpstreamPayload::Sha256Hex(hash) => SignableBody::Precomputed(hash.clone()),
         };
-        let uri = request.uri().to_string();
-        let signable =
-            SignableRequest::new(request.method().as_str(), uri, headers.into_iter(), body)
-                .map_err(|e| UpstreamError::Signing(e.to_string()))?;
-        let (instructions, _signature) = sign(signable, &params)
-            .map_err(|e| UpstreamError::Signing(e.to_string()))?
-            .into_parts();
-        instructions.apply_to_request_http1x(request);
-        Ok(())
+        let scope = SigningScope {
+            identity: &self.identity,
+            region: &self.region,
+            service: "s3",
+        };
+        sign_request(request, &scope, settings, body)
     }
+}
+
+/// Who signs, for which Region and service.
+pub struct SigningScope<'a> {
+    pub identity: &'a Identity,
+    pub region: &'a str,
+    pub service: &'a str,
+}
+
+/// Signs `request` (its headers as they are, `body` as its payload) with
+/// SigV4 and adds the signature headers. Shared by the upstream client and
+/// the calls to peer deployments' KMS APIs ([`crate::kms::replication`]).
+pub fn sign_request<B>(
+    request: &mut Request<B>,
+    scope: &SigningScope,
+    settings: SigningSettings,
+    body: SignableBody<'_>,
+) -> Result<(), UpstreamError> {
+    let params = v4::SigningParams::builder()
+        .identity(scope.identity)
+        .region(scope.region)
+        .name(scope.service)
+        .time(SystemTime::now())
+        .settings(settings)
+        .build()
+        .map_err(|e| UpstreamError::Signing(e.to_string()))?
+        .into();
+    let mut headers = Vec::with_capacity(request.headers().len());
+    for (name, value) in request.headers() {
+        let value = value.to_str().map_err(|_| {
+            UpstreamError::InvalidRequest(format!(
+                "header {name} must be visible ASCII (encode non-ASCII metadata per RFC 2047)"
+            ))
+        })?;
+        headers.push((name.as_str(), value));
+    }
+    let uri = request.uri().to_string();
+    let signable = SignableRequest::new(request.method().as_str(), uri, headers.into_iter(), body)
+        .map_err(|e| UpstreamError::Signing(e.to_string()))?;
+    let (instructions, _signature) = sign(signable, &params)
+        .map_err(|e| UpstreamError::Signing(e.to_string()))?
+        .into_parts();
+    instructions.apply_to_request_http1x(request);
+    Ok(())
 }
 
 /// The error and its sources, for logs and messages.

@@ -39,13 +39,27 @@ pub fn connector(
     config: &UpstreamConfig,
     https: bool,
 ) -> Result<UpstreamConnector, UpstreamTlsError> {
+    https_connector(
+        config.connect_timeout_seconds,
+        config.ca_bundle.as_deref(),
+        https,
+    )
+}
+
+/// A connector that speaks TLS when `https`, trusting `ca_bundle`'s CAs (or
+/// the system's); also used for peer deployments' KMS APIs.
+pub fn https_connector(
+    connect_timeout_seconds: u64,
+    ca_bundle: Option<&Path>,
+    https: bool,
+) -> Result<UpstreamConnector, UpstreamTlsError> {
     let mut tcp = HttpConnector::new();
-    tcp.set_connect_timeout(Some(Duration::from_secs(config.connect_timeout_seconds)));
+    tcp.set_connect_timeout(Some(Duration::from_secs(connect_timeout_seconds)));
     tcp.set_nodelay(true);
     // The TLS layer above decides the scheme; the TCP layer must accept https URIs.
     tcp.enforce_http(false);
     let roots = if https {
-        trusted_roots(config.ca_bundle.as_deref())?
+        trusted_roots(ca_bundle)?
     } else {
         // A plain-HTTP upstream never starts a handshake; the TLS settings
         // exist only because the connector type is the same for both.

@@ -102,21 +102,45 @@ impl Garage {
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.s3_port)
     }
+
+    /// The aws CLI pointed directly at this Garage with its credentials.
+    pub fn aws(&self, args: &[&str]) -> Output {
+        aws_cli(&self.endpoint(), &self.key_id, &self.secret, "garage", args)
+    }
+
+    /// `aws s3api get-object` directly on this Garage into a file (the stored bytes).
+    pub fn get_file(&self, bucket: &str, key: &str, dst: &Path) -> Output {
+        self.aws(&get_object_args(bucket, key, dst))
+    }
+
+    /// `aws s3api put-object` of a file directly on this Garage (bypassing s3seal).
+    pub fn put_file(&self, bucket: &str, key: &str, file: &Path, extra: &[&str]) -> Output {
+        self.aws(&put_object_args(bucket, key, file, extra))
+    }
 }
 
 /// The Garage shared by the tests of this process.
 pub fn garage() -> &'static Garage {
     static GARAGE: OnceLock<Garage> = OnceLock::new();
-    GARAGE.get_or_init(start_garage)
+    GARAGE.get_or_init(|| start_garage("garage"))
 }
 
-fn start_garage() -> Garage {
+/// Another Garage, independent of [`garage()`] (its own data, ports and
+/// keys), for tests of deployments that each have their own store. It
+/// lives as long as the test process.
+pub fn independent_garage() -> &'static Garage {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let name = format!("garage-independent-{}", N.fetch_add(1, Ordering::SeqCst));
+    Box::leak(Box::new(start_garage(&name)))
+}
+
+fn start_garage(name: &str) -> Garage {
     let bin = require_tool(
         "garage",
         &["--version"],
         "Run scripts/test (it installs Garage 2.5.0), or `cargo install --locked garage --version 2.5.0`.",
     );
-    let dir = tmp_root().join(format!("garage-{}", std::process::id()));
+    let dir = tmp_root().join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let (s3, rpc, admin) = (free_port(), free_port(), free_port());
@@ -211,8 +235,12 @@ pub struct S3sealOptions {
     pub https_only: bool,
     /// Use this PostgreSQL database as the store instead of an embedded file.
     pub postgres_url: Option<String>,
-    /// Listen on this port instead of a fresh one (to restart an instance
-    /// that others point at).
+    /// The Garage to front instead of the shared [`garage()`].
+    pub upstream: Option<&'static Garage>,
+    /// `server.region` instead of [`REGION`] (clients then sign for it).
+    pub region: Option<String>,
+    /// Listen on this port (e.g. known to another instance before start, or
+    /// kept across a restart) instead of a fresh one.
     pub port: Option<u16>,
 }
 
@@ -228,6 +256,8 @@ pub struct TlsListener {
 pub struct S3seal {
     pub port: u16,
     pub dir: PathBuf,
+    /// `server.region`: what the aws CLI signs for.
+    pub region: String,
     child: Child,
     pub default_key_arn: String,
     /// Set when started with [`S3sealOptions::tls`].
@@ -240,7 +270,8 @@ impl S3seal {
     }
 
     pub fn start_with(options: S3sealOptions) -> S3seal {
-        let garage = garage();
+        let garage = options.upstream.unwrap_or_else(garage);
+        let region = options.region.clone().unwrap_or_else(|| REGION.to_string());
         let dir = options.dir.clone().unwrap_or_else(|| {
             static N: AtomicU32 = AtomicU32::new(0);
             let d = tmp_root().join(format!(
@@ -286,7 +317,7 @@ impl S3seal {
 [server]
 listen = "127.0.0.1:{port}"
 plain_http = {plain_http}
-region = "{REGION}"
+region = "{region}"
 shutdown_grace_seconds = 10
 [upstream]
 url = "{upstream}"
@@ -346,6 +377,7 @@ level = "info"
         S3seal {
             port,
             dir,
+            region,
             child,
             default_key_arn,
             tls,
@@ -404,7 +436,7 @@ level = "info"
             &self.https_endpoint(),
             CLIENT_KEY,
             CLIENT_SECRET,
-            REGION,
+            &self.region,
             &with_bundle,
         )
     }
@@ -428,7 +460,13 @@ level = "info"
 
     /// The aws CLI pointed at this s3seal with the test credentials.
     pub fn aws(&self, args: &[&str]) -> Output {
-        aws_cli(&self.endpoint(), CLIENT_KEY, CLIENT_SECRET, REGION, args)
+        aws_cli(
+            &self.endpoint(),
+            CLIENT_KEY,
+            CLIENT_SECRET,
+            &self.region,
+            args,
+        )
     }
 
     /// `aws s3api put-bucket-encryption` with `configuration` (the
@@ -461,7 +499,7 @@ level = "info"
 
     /// The aws CLI with other credentials.
     pub fn aws_as(&self, key: &str, secret: &str, args: &[&str]) -> Output {
-        aws_cli(&self.endpoint(), key, secret, REGION, args)
+        aws_cli(&self.endpoint(), key, secret, &self.region, args)
     }
 
     /// Runs a Python script from tests/python with this instance's endpoint in the environment.
@@ -487,7 +525,7 @@ level = "info"
             ("S3SEAL_ENDPOINT".to_string(), self.endpoint()),
             ("S3SEAL_KEY".to_string(), CLIENT_KEY.to_string()),
             ("S3SEAL_SECRET".to_string(), CLIENT_SECRET.to_string()),
-            ("S3SEAL_REGION".to_string(), REGION.to_string()),
+            ("S3SEAL_REGION".to_string(), self.region.clone()),
             ("UPSTREAM_ENDPOINT".to_string(), g.endpoint()),
             ("UPSTREAM_KEY".to_string(), g.key_id.clone()),
             ("UPSTREAM_SECRET".to_string(), g.secret.clone()),
@@ -571,8 +609,7 @@ pub fn aws_cli(endpoint: &str, key: &str, secret: &str, region: &str, args: &[&s
 
 /// The aws CLI pointed directly at Garage with the upstream credentials.
 pub fn upstream_aws(args: &[&str]) -> Output {
-    let g = garage();
-    aws_cli(&g.endpoint(), &g.key_id, &g.secret, "garage", args)
+    garage().aws(args)
 }
 
 fn put_object_args<'a>(
@@ -609,12 +646,12 @@ fn get_object_args<'a>(bucket: &'a str, key: &'a str, dst: &'a Path) -> [&'a str
 
 /// `aws s3api get-object` directly on Garage into a file (the stored bytes).
 pub fn upstream_get_file(bucket: &str, key: &str, dst: &Path) -> Output {
-    upstream_aws(&get_object_args(bucket, key, dst))
+    garage().get_file(bucket, key, dst)
 }
 
 /// `aws s3api put-object` of a file directly on Garage (bypassing s3seal).
 pub fn upstream_put_file(bucket: &str, key: &str, file: &Path, extra: &[&str]) -> Output {
-    upstream_aws(&put_object_args(bucket, key, file, extra))
+    garage().put_file(bucket, key, file, extra)
 }
 
 /// `aws s3api head-object` directly on Garage.

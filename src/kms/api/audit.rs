@@ -54,6 +54,12 @@ const SAFE_REQUEST_FIELDS: &[&str] = &[
     "DryRun",
     "CustomerMasterKeySpec",
     "KeyAgreementAlgorithm",
+    "ReplicaRegion",
+    "PrimaryRegion",
+    // Peer deployments' replication calls (never their KeyVersions or ImportToken).
+    "MultiRegionConfiguration",
+    "CurrentVersion",
+    "NextRotationDate",
 ];
 
 /// Response fields worth keeping (metadata and identifiers only).
@@ -67,6 +73,10 @@ const SAFE_RESPONSE_FIELDS: &[&str] = &[
     "SignatureValid",
     "MacValid",
     "KeyState",
+    "ReplicaKeyMetadata",
+    "ReplicaPolicy",
+    "ReplicaTags",
+    "ParametersValidTo",
 ];
 
 /// What the handler saw of the caller: who, if authentication succeeded.
@@ -177,6 +187,12 @@ fn key_arns(
                 arns.push(kms.key_arn(&key_id));
             }
         }
+    }
+    // ReplicateKey: the primary (from the request) and the new replica.
+    if let Ok(response) = result
+        && let Some(replica) = response["ReplicaKeyMetadata"]["Arn"].as_str()
+    {
+        arns.push(replica.to_string());
     }
     arns
 }

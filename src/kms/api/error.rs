@@ -5,6 +5,7 @@ use http::{HeaderValue, Response, StatusCode};
 
 use crate::body::{self, ProxyBody};
 use crate::kms::KmsError;
+use crate::kms::replication::ReplicationError;
 
 /// An error answered as `{"__type": "...Exception", "message": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +80,39 @@ pub fn exception_name(err: &KmsError) -> &'static str {
         // The store is unreachable: retryable, as AWS's dependency timeouts are.
         KmsError::Store(crate::store::StoreError::Unavailable(_)) => "DependencyTimeoutException",
         KmsError::Store(_) | KmsError::Internal(_) => "KMSInternalException",
+    }
+}
+
+/// Peer errors the caller of ReplicateKey / UpdatePrimaryRegion can act
+/// on, passed through under their own name; any other is s3seal's problem.
+const PEER_ERRORS_PASSED_THROUGH: &[&str] = &[
+    "AlreadyExistsException",
+    "MalformedPolicyDocumentException",
+    "TagException",
+    "DisabledException",
+];
+
+impl From<ReplicationError> for ApiError {
+    fn from(err: ReplicationError) -> Self {
+        match err {
+            ReplicationError::Kms(err) => err.into(),
+            other => ApiError::new(replication_exception_name(&other), other.to_string()),
+        }
+    }
+}
+
+/// The AWS KMS exception a replication failure is reported as.
+pub fn replication_exception_name(err: &ReplicationError) -> &'static str {
+    match err {
+        ReplicationError::Kms(err) => exception_name(err),
+        ReplicationError::NoPeer(_) => "UnsupportedOperationException",
+        ReplicationError::Unreachable { .. } => "DependencyTimeoutException",
+        ReplicationError::Refused { kind, .. } => PEER_ERRORS_PASSED_THROUGH
+            .iter()
+            .copied()
+            .find(|known| known == kind)
+            .unwrap_or("KMSInternalException"),
+        ReplicationError::BadAnswer { .. } => "KMSInternalException",
     }
 }
 

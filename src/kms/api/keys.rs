@@ -7,7 +7,7 @@ use super::error::ApiError;
 use super::request::{KmsRequest, check_len, page};
 use super::{ApiContext, timestamp};
 use crate::kms::asymmetric::KeySpec;
-use crate::kms::keys::Tag;
+use crate::kms::keys::{MultiRegionConfig, Tag};
 use crate::kms::manager::unix_now;
 use crate::kms::{KeyManager, KeyRecord, KeyState, KmsError, NewKey};
 use crate::policy::PolicyDocument;
@@ -29,8 +29,11 @@ pub fn key_metadata(kms: &KeyManager, r: &KeyRecord) -> Value {
         "KeyManager": r.key_manager,
         "CustomerMasterKeySpec": r.key_spec,
         "KeySpec": r.key_spec,
-        "MultiRegion": false,
+        "MultiRegion": r.multi_region.is_some(),
     });
+    if let Some(config) = &r.multi_region {
+        meta["MultiRegionConfiguration"] = multi_region_configuration(kms, &r.key_id, config);
+    }
     match (r.key_spec.as_str(), KeySpec::parse(&r.key_spec)) {
         ("SYMMETRIC_DEFAULT", _) => meta["EncryptionAlgorithms"] = json!(["SYMMETRIC_DEFAULT"]),
         (_, Some(spec)) => match r.key_usage.as_str() {
@@ -60,6 +63,17 @@ pub fn key_metadata(kms: &KeyManager, r: &KeyRecord) -> Value {
     meta
 }
 
+/// AWS's `MultiRegionConfiguration`: this key's role, and the ARN and
+/// Region of the primary and of every replica (same key id, same account).
+fn multi_region_configuration(kms: &KeyManager, key_id: &str, config: &MultiRegionConfig) -> Value {
+    let related = |region: &str| json!({"Arn": kms.key_arn_in(region, key_id), "Region": region});
+    json!({
+        "MultiRegionKeyType": if config.is_primary_in(kms.region()) { "PRIMARY" } else { "REPLICA" },
+        "PrimaryKey": related(&config.primary_region),
+        "ReplicaKeys": config.replica_regions.iter().map(|r| related(r)).collect::<Vec<_>>(),
+    })
+}
+
 /// The key named by `KeyId`, after checking `action` is allowed on it.
 pub fn authorized_key(
     ctx: &ApiContext,
@@ -74,10 +88,11 @@ pub fn authorized_key(
 
 pub fn create_key(ctx: &ApiContext, req: &KmsRequest) -> Result<Value, ApiError> {
     let (spec, usage, origin) = key_kind(req)?;
-    if req.opt_bool("MultiRegion")? == Some(true) {
+    let multi_region = req.opt_bool("MultiRegion")?.unwrap_or(false);
+    if multi_region && origin != "AWS_KMS" {
         return Err(ApiError::new(
             "UnsupportedOperationException",
-            "multi-Region keys are not supported",
+            "s3seal's multi-Region keys have AWS_KMS key material; imported material is not supported for them",
         ));
     }
     if req.opt_str("CustomKeyStoreId")?.is_some() || req.opt_str("XksKeyId")?.is_some() {
@@ -113,6 +128,7 @@ pub fn create_key(ctx: &ApiContext, req: &KmsRequest) -> Result<Value, ApiError>
         key_spec: spec.to_string(),
         key_usage: usage.to_string(),
         origin: origin.to_string(),
+        multi_region,
     })?;
     tracing::info!(request_id = ctx.request_id, principal = %ctx.caller.arn, kms_key_id = %record.key_id, "created a KMS key");
     Ok(json!({"KeyMetadata": key_metadata(ctx.kms, &record)}))
@@ -194,7 +210,8 @@ pub fn check_policy(ctx: &ApiContext, text: &str, bypass: bool) -> Result<(), Ap
     Ok(())
 }
 
-fn parse_tags(req: &KmsRequest) -> Result<Vec<Tag>, ApiError> {
+/// `Tags` in AWS's shape, checked as AWS does.
+pub(super) fn parse_tags(req: &KmsRequest) -> Result<Vec<Tag>, ApiError> {
     let Some(value) = req.value("Tags") else {
         return Ok(Vec::new());
     };

@@ -12,7 +12,10 @@
 //! - [`import`] handles GetParametersForImport, ImportKeyMaterial, DeleteImportedKeyMaterial;
 //! - [`rotation`] handles key rotation, automatic and on demand;
 //! - [`policies`] handles key policies;
-//! - [`grants`] handles grants.
+//! - [`grants`] handles grants;
+//! - [`multi_region`] handles ReplicateKey and UpdatePrimaryRegion;
+//! - [`peer_calls`] handles the `S3sealReplication.*` operations other
+//!   s3seal deployments call to replicate multi-Region keys here.
 
 pub mod aliases;
 pub mod audit;
@@ -21,6 +24,8 @@ pub mod error;
 pub mod grants;
 pub mod import;
 pub mod keys;
+pub mod multi_region;
+pub mod peer_calls;
 pub mod policies;
 pub mod request;
 pub mod rotation;
@@ -36,8 +41,10 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::{RequestOrigin, UserIdentity};
 use crate::auth::PayloadHash;
+use crate::auth::Secret;
 use crate::body::{self, ProxyBody};
 use crate::error::{S3Error, S3ErrorCode};
+use crate::kms::replication::{self, Replicator, peer};
 use crate::kms::{Caller, KeyManager, Transport};
 use crate::state::AppState;
 use error::ApiError;
@@ -46,27 +53,50 @@ use request::KmsRequest;
 /// Largest KMS request body (ImportKeyMaterial is the largest AWS accepts, well under this).
 const MAX_REQUEST_BODY: usize = 1024 * 1024;
 
-/// Is this request for the KMS API rather than S3?
-pub fn is_kms_request(parts: &http::request::Parts) -> bool {
-    parts.method == http::Method::POST
-        && parts.uri.path() == "/"
-        && parts
-            .headers
-            .get("x-amz-target")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|t| t.starts_with("TrentService."))
-}
+/// The `X-Amz-Target` prefix of AWS KMS operations.
+const AWS_TARGET_PREFIX: &str = "TrentService.";
 
-/// The operation named by `X-Amz-Target`.
-pub fn operation_name(parts: &http::request::Parts) -> String {
+fn target(parts: &http::request::Parts) -> Option<&str> {
     parts
         .headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
-        .and_then(|t| t.strip_prefix("TrentService."))
-        .unwrap_or_default()
-        .to_string()
 }
+
+/// Is this request for the KMS API (AWS's operations, or the replication
+/// operations of peer deployments) rather than S3?
+pub fn is_kms_request(parts: &http::request::Parts) -> bool {
+    parts.method == http::Method::POST
+        && parts.uri.path() == "/"
+        && target(parts).is_some_and(|t| {
+            t.starts_with(AWS_TARGET_PREFIX) || t.starts_with(replication::TARGET_PREFIX)
+        })
+}
+
+/// The operation named by `X-Amz-Target`: AWS's name (`Decrypt`), or the
+/// whole target of a replication operation (`S3sealReplication.SyncReplica`),
+/// so that the log and the audit never mistake one for an AWS operation.
+pub fn operation_name(parts: &http::request::Parts) -> String {
+    match target(parts) {
+        Some(t) if t.starts_with(replication::TARGET_PREFIX) => t.to_string(),
+        Some(t) => t
+            .strip_prefix(AWS_TARGET_PREFIX)
+            .unwrap_or_default()
+            .to_string(),
+        None => String::new(),
+    }
+}
+
+/// Operations after which a multi-Region primary may have replicas to
+/// bring up to date.
+const CHANGES_SHARED_PROPERTIES: &[&str] = &[
+    "RotateKeyOnDemand",
+    "EnableKeyRotation",
+    "DisableKeyRotation",
+    "ReplicateKey",
+    "UpdatePrimaryRegion",
+    "S3sealReplication.PromoteReplica",
+];
 
 /// What a handler gets: the key service and who is calling.
 pub struct ApiContext<'a> {
@@ -104,6 +134,8 @@ pub async fn serve(
     };
     let mut identity = UserIdentity::unauthenticated(crate::auth::claimed_access_key_id(&parts));
     let mut request = None;
+    // For a peer's call: the key and request body that authenticate the answer.
+    let mut peer_answer: Option<(Secret, Bytes)> = None;
     let result = async {
         // KMS clients sign the body's hash without sending it: read the (bounded) body first.
         let body = read_body(body).await?;
@@ -128,9 +160,21 @@ pub async fn serve(
                 .over(transport),
             request_id,
         };
-        dispatch(&ctx, &operation, parsed)
+        match operation.strip_prefix(replication::TARGET_PREFIX) {
+            Some(peer_operation) => {
+                let peer_region = peer_calls::authorize_peer(&state.config.kms, &auth)?;
+                if let Some(secret) = state.auth.secret_of(&auth.principal.access_key_id) {
+                    peer_answer = Some((secret.clone(), body.clone()));
+                }
+                peer_calls::dispatch(&ctx, peer_region, peer_operation, parsed)
+            }
+            None => dispatch_aws(&ctx, &operation, parsed, &state.replication).await,
+        }
     }
     .await;
+    if result.is_ok() && CHANGES_SHARED_PROPERTIES.contains(&operation.as_str()) {
+        state.replication.wake();
+    }
     let call = audit::CallOutline {
         operation: &operation,
         identity,
@@ -149,16 +193,53 @@ pub async fn serve(
             ))
         }
     };
+    respond(result, request_id, &operation, peer_answer)
+}
+
+/// The answer: the result as JSON (with its MAC when a peer deployment
+/// asked, see [`peer::answer_mac`]), or the error, logged.
+fn respond(
+    result: Result<Value, ApiError>,
+    request_id: &str,
+    operation: &str,
+    peer_answer: Option<(Secret, Bytes)>,
+) -> Response<ProxyBody> {
     match result {
-        Ok(value) => json_response(&value, request_id),
+        Ok(value) => {
+            let text = value.to_string();
+            let mac = peer_answer.map(|(secret, request_body)| {
+                peer::answer_mac(&secret, &request_body, text.as_bytes())
+            });
+            let mut response = json_response(text, request_id);
+            if let Some(mac) = mac
+                && let Ok(value) = HeaderValue::try_from(hex::encode(mac))
+            {
+                response.headers_mut().insert(peer::MAC_HEADER, value);
+            }
+            response
+        }
         Err(err) => {
             if err.status.is_server_error() {
-                tracing::error!(request_id, operation = %operation, kind = err.kind, message = %err.message, "KMS request failed");
+                tracing::error!(request_id, operation, kind = err.kind, message = %err.message, "KMS request failed");
             } else {
-                tracing::info!(request_id, operation = %operation, kind = err.kind, message = %err.message, "KMS request rejected");
+                tracing::info!(request_id, operation, kind = err.kind, message = %err.message, "KMS request rejected");
             }
             err.to_response(request_id)
         }
+    }
+}
+
+/// AWS's operations: the two that call peer deployments, then the rest.
+async fn dispatch_aws(
+    ctx: &ApiContext<'_>,
+    operation: &str,
+    req: &KmsRequest,
+    replicator: &Replicator,
+) -> Result<Value, ApiError> {
+    match operation {
+        "ReplicateKey" => multi_region::replicate_key(ctx, req, replicator).await,
+        "UpdatePrimaryRegion" => multi_region::update_primary_region(ctx, req, replicator).await,
+        _ => dispatch(ctx, operation, req),
     }
 }
 
@@ -246,8 +327,7 @@ async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
         })
 }
 
-fn json_response(value: &Value, request_id: &str) -> Response<ProxyBody> {
-    let text = value.to_string();
+fn json_response(text: String, request_id: &str) -> Response<ProxyBody> {
     let mut response = Response::new(body::full(Bytes::from(text.clone())));
     let headers = response.headers_mut();
     headers.insert(

@@ -4,7 +4,9 @@
 //! A rotation adds a key version with fresh material that encrypts from then
 //! on; every older version stays to decrypt what it encrypted. Automatic
 //! rotation is carried out by the server's background task
-//! ([`crate::kms::KeyManager::run_due_work`]).
+//! ([`crate::kms::KeyManager::run_due_work`]). Multi-Region keys rotate in
+//! their primary's deployment only; the new version reaches the replicas
+//! through [`crate::kms::replication`].
 
 use serde_json::{Value, json};
 
@@ -31,6 +33,8 @@ fn require_rotatable(ctx: &ApiContext, record: &KeyRecord) -> Result<(), ApiErro
         ));
     }
     ensure_usable(record, &ctx.kms.key_arn(&record.key_id))?;
+    // A replica rotates with its primary (its material comes from there).
+    ctx.kms.refuse_replica(record, "rotated")?;
     Ok(())
 }
 
@@ -52,6 +56,7 @@ pub fn enable_key_rotation(ctx: &ApiContext, req: &KmsRequest) -> Result<Value, 
             period_days: period as u32,
             next_rotation_at: next,
         });
+        r.shared_properties_changed();
         Ok(())
     })?;
     Ok(json!({}))
@@ -62,6 +67,7 @@ pub fn disable_key_rotation(ctx: &ApiContext, req: &KmsRequest) -> Result<Value,
     require_rotatable(ctx, &record)?;
     ctx.kms.update_key(&record.key_id, |r| {
         r.rotation = None;
+        r.shared_properties_changed();
         Ok(())
     })?;
     Ok(json!({}))

@@ -747,6 +747,20 @@ pub fn unwrap_import(
     symmetric::aes_kwp_unwrap(&aes_key, wrapped_material)
 }
 
+/// Wraps `material` for the holder of an RSA wrapping key (its public key
+/// as DER SubjectPublicKeyInfo) with `RSA_AES_KEY_WRAP_SHA_256`: a fresh
+/// AES-256 key, RSA-OAEP-SHA-256-encrypted, followed by the RFC 5649 wrap
+/// of the material under it. [`unwrap_import`] reverses it; multi-Region
+/// replication sends key material to another deployment this way.
+pub fn wrap_for_import(wrapping_public_der: &[u8], material: &[u8]) -> Result<Vec<u8>> {
+    let mut aes_key = Zeroizing::new([0u8; 32]);
+    getrandom::fill(aes_key.as_mut_slice())
+        .map_err(|_| AsymmetricError::crypto("no randomness for the AES wrapping key"))?;
+    let mut wrapped = rsa_ops::oaep_sha256_encrypt_to(wrapping_public_der, aes_key.as_slice())?;
+    wrapped.extend(symmetric::aes_kwp_wrap(aes_key.as_slice(), material)?);
+    Ok(wrapped)
+}
+
 /// HMAC as KMS GenerateMac does.
 pub fn generate_mac(spec: KeySpec, key: &[u8], algorithm: &str, message: &[u8]) -> Result<Vec<u8>> {
     let hash = symmetric::mac_hash(spec, algorithm)?;

@@ -151,6 +151,18 @@ pub(super) fn encrypt(
     encrypted.map_err(|_| AsymmetricError::crypto("RSA encryption failed"))
 }
 
+/// RSAES-OAEP-SHA-256 (MGF1 SHA-256, empty label) to a public key given as
+/// a DER SubjectPublicKeyInfo: what a wrapping key's holder can decrypt.
+pub(super) fn oaep_sha256_encrypt_to(public_der: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+    use rsa::pkcs8::DecodePublicKey;
+    let public = PublicKey::from_public_key_der(public_der).map_err(|_| {
+        AsymmetricError::InvalidKeyMaterial("the wrapping key is not an RSA public key".into())
+    })?;
+    public
+        .oaep_encrypt::<Sha256>(plaintext)
+        .map_err(|_| AsymmetricError::crypto("RSA encryption failed"))
+}
+
 /// RSAES-OAEP decryption (MGF1 over the same `hash`, empty label).
 pub(super) fn oaep_decrypt(
     key: &PrivateKey,

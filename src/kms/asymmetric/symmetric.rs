@@ -83,6 +83,19 @@ impl Hmac {
     }
 }
 
+/// RFC 5649 wrap of `material` under the 256-bit `aes_key`.
+pub(super) fn aes_kwp_wrap(aes_key: &[u8], material: &[u8]) -> Result<Vec<u8>> {
+    let kwp = KwpAes256::new_from_slice(aes_key)
+        .map_err(|_| AsymmetricError::crypto("the AES wrapping key must be 32 bytes"))?;
+    let mut out = vec![0u8; material.len().div_ceil(8) * 8 + 8];
+    let len = kwp
+        .wrap_key(material, &mut out)
+        .map_err(|_| AsymmetricError::crypto("the key material cannot be AES-wrapped"))?
+        .len();
+    out.truncate(len);
+    Ok(out)
+}
+
 /// RFC 5649 unwrap of `wrapped` under the 256-bit `aes_key`.
 pub(super) fn aes_kwp_unwrap(aes_key: &[u8], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     let kwp = KwpAes256::new_from_slice(aes_key).map_err(|_| {

@@ -1470,3 +1470,32 @@ fn wrapping_keys_are_rsa() {
     let wrapping = generate_wrapping_key(KeySpec::Rsa2048).unwrap();
     assert!(public_key_der(KeySpec::Rsa2048, &wrapping).is_ok());
 }
+
+#[test]
+fn wrap_for_import_round_trips_through_unwrap_import() {
+    let wrapping = generate_wrapping_key(KeySpec::Rsa2048).unwrap();
+    let public = public_key_der(KeySpec::Rsa2048, &wrapping).unwrap();
+    let ecc = generate_private_key(KeySpec::EccNistP256).unwrap();
+    for material in [vec![7u8; 32], ecc.to_vec(), vec![1u8; 3]] {
+        let wrapped = wrap_for_import(&public, &material).unwrap();
+        let unwrapped = unwrap_import(&wrapping, "RSA_AES_KEY_WRAP_SHA_256", &wrapped).unwrap();
+        assert_eq!(*unwrapped, material);
+        // Another wrapping key cannot unwrap it.
+        let other = generate_wrapping_key(KeySpec::Rsa2048).unwrap();
+        assert!(is_crypto(unwrap_import(
+            &other,
+            "RSA_AES_KEY_WRAP_SHA_256",
+            &wrapped
+        )));
+        // A changed byte of the AES-wrapped part is detected.
+        let mut tampered = wrapped.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert!(is_crypto(unwrap_import(
+            &wrapping,
+            "RSA_AES_KEY_WRAP_SHA_256",
+            &tampered
+        )));
+    }
+    assert!(wrap_for_import(b"not a key", &[1; 32]).is_err());
+}
