@@ -297,7 +297,8 @@ impl From<KmsError> for S3Error {
             KmsError::AccessDenied(_) => S3ErrorCode::AccessDenied,
             KmsError::InvalidImportToken(_)
             | KmsError::IncorrectKeyMaterial(_)
-            | KmsError::UnsupportedOperation(_) => S3ErrorCode::InvalidArgument,
+            | KmsError::UnsupportedOperation(_)
+            | KmsError::LimitExceeded(_) => S3ErrorCode::InvalidArgument,
             KmsError::AlreadyExists(_)
             | KmsError::Conflict(_)
             | KmsError::Store(_)

@@ -92,13 +92,14 @@ impl AuditLog {
         done.await.map_err(|_| AuditError::Closed)?
     }
 
-    /// [`record`](Self::record) for code outside the async runtime.
+    /// [`record`](Self::record) for synchronous code: the offline tools,
+    /// and start-up (which runs inside the runtime's `block_on`).
     pub fn record_blocking(&self, event: AuditEvent) -> Result<(), AuditError> {
         let (reply, done) = oneshot::channel();
         self.commands
             .send(Command::Append(Box::new(event), reply))
             .map_err(|_| AuditError::Closed)?;
-        done.blocking_recv().map_err(|_| AuditError::Closed)?
+        wait_blocking(done).map_err(|_| AuditError::Closed)?
     }
 
     /// Signs what is unsigned and stops the writer; later records fail.
@@ -107,11 +108,23 @@ impl AuditLog {
         if self.commands.send(Command::Close(reply)).is_err() {
             return Ok(());
         }
-        let outcome = done.blocking_recv().unwrap_or(Ok(()));
+        let outcome = wait_blocking(done).unwrap_or(Ok(()));
         if let Some(thread) = self.thread.lock().ok().and_then(|mut t| t.take()) {
             let _ = thread.join();
         }
         outcome
+    }
+}
+
+/// Waits for the writer's answer. Blocking is forbidden inside the async
+/// runtime, except in `block_in_place` (multi-threaded runtimes only).
+fn wait_blocking<T>(
+    done: oneshot::Receiver<T>,
+) -> Result<T, tokio::sync::oneshot::error::RecvError> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(|| done.blocking_recv()),
+        _ => done.blocking_recv(),
     }
 }
 

@@ -32,6 +32,8 @@ pub const DEFAULT_KEY_ALIAS: &str = "alias/aws/s3";
 const AUDIT_KEY_SETTING: &str = "audit_signing_key_id";
 pub const AUDIT_KEY_ALIAS: &str = "alias/s3seal-audit";
 const DAY: i64 = 86_400;
+/// AWS's limit on on-demand rotations per key.
+pub const MAX_ON_DEMAND_ROTATIONS: usize = 25;
 
 /// Unsealed material of one key version.
 type KeyMaterial = Zeroizing<Vec<u8>>;
@@ -397,6 +399,19 @@ impl KeyManager {
                 return Err(KmsError::Conflict(
                     "the key's automatic rotation is not due (already rotated)".into(),
                 ));
+            }
+            // Counted under the lock, so instances racing at the limit
+            // cannot both pass it.
+            let on_demand = record
+                .versions
+                .iter()
+                .filter(|v| v.origin == VersionOrigin::OnDemand)
+                .count();
+            if origin == VersionOrigin::OnDemand && on_demand >= MAX_ON_DEMAND_ROTATIONS {
+                return Err(KmsError::LimitExceeded(format!(
+                    "{} has reached the limit of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations",
+                    self.key_arn(&record.key_id)
+                )));
             }
             let next = record.versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
             record.versions.push(KeyVersion {
@@ -1035,6 +1050,35 @@ mod tests {
             kms.unwrap_data_key(&op(), &after.ciphertext_blob, &ctx),
             Err(KmsError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn on_demand_rotations_stop_at_the_limit_automatic_ones_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let kms = manager(dir.path());
+        let id = kms.create_key(NewKey::symmetric("limit")).unwrap().key_id;
+        for _ in 0..MAX_ON_DEMAND_ROTATIONS {
+            kms.rotate_key(&id, VersionOrigin::OnDemand, 100).unwrap();
+        }
+        assert!(matches!(
+            kms.rotate_key(&id, VersionOrigin::OnDemand, 100),
+            Err(KmsError::LimitExceeded(_))
+        ));
+        // A rotation that is not due is refused, a due one is not limited.
+        assert!(matches!(
+            kms.rotate_key(&id, VersionOrigin::Automatic, 100),
+            Err(KmsError::Conflict(_))
+        ));
+        kms.update_key(&id, |r| {
+            r.rotation = Some(RotationSchedule {
+                period_days: 90,
+                next_rotation_at: 100,
+            });
+            Ok(())
+        })
+        .unwrap();
+        let record = kms.rotate_key(&id, VersionOrigin::Automatic, 100).unwrap();
+        assert_eq!(record.current_version, MAX_ON_DEMAND_ROTATIONS as u32 + 2);
     }
 
     #[test]

@@ -69,6 +69,8 @@ pub enum KmsError {
     IncorrectKeyMaterial(String),
     #[error("{0}")]
     UnsupportedOperation(String),
+    #[error("{0}")]
+    LimitExceeded(String),
     #[error("key store error: {0}")]
     Store(#[from] crate::store::StoreError),
     #[error("internal key service error: {0}")]

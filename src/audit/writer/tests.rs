@@ -176,6 +176,34 @@ fn a_crash_mid_write_is_cut_and_signed_at_the_next_start() {
     );
 }
 
+/// `s3seal serve` opens the log inside the runtime's `block_on`: the
+/// notices of a recovery must be recorded there too (this panicked once:
+/// blocking inside the runtime).
+#[test]
+fn a_crashed_log_reopens_inside_the_async_runtime() {
+    let fixture = Fixture::new();
+    let log = fixture.open(&AuditConfig::default());
+    write(&log, 3);
+    std::mem::forget(log);
+    let file = fixture.files().pop().unwrap();
+    let mut content = std::fs::read(&file).unwrap();
+    content.extend_from_slice(b"{\"eventName\":\"half");
+    std::fs::write(&file, content).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let log = runtime.block_on(async { fixture.open(&AuditConfig::default()) });
+    runtime.block_on(async {
+        log.record(event(99)).await.unwrap();
+    });
+    log.close().unwrap();
+    let all: Vec<String> = fixture.files().iter().flat_map(|f| names(f)).collect();
+    assert!(all.contains(&"AuditLogRecovered".to_string()), "{all:?}");
+    assert!(fixture.verify(false).is_intact());
+}
+
 #[test]
 fn a_log_cut_back_while_stopped_is_noticed_at_start_and_by_verify() {
     let fixture = Fixture::new();

@@ -77,6 +77,7 @@ pub fn exception_name(err: &KmsError) -> &'static str {
         KmsError::InvalidImportToken(_) => "InvalidImportTokenException",
         KmsError::IncorrectKeyMaterial(_) => "IncorrectKeyMaterialException",
         KmsError::UnsupportedOperation(_) => "UnsupportedOperationException",
+        KmsError::LimitExceeded(_) => "LimitExceededException",
         // The store is unreachable: retryable, as AWS's dependency timeouts are.
         KmsError::Store(crate::store::StoreError::Unavailable(_)) => "DependencyTimeoutException",
         KmsError::Store(_) | KmsError::Internal(_) => "KMSInternalException",

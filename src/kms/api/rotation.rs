@@ -19,8 +19,6 @@ use crate::kms::manager::{ensure_usable, unix_now};
 use crate::kms::{KeyRecord, KeyState};
 
 const DAY: i64 = 86_400;
-/// AWS's limit on on-demand rotations per key.
-const MAX_ON_DEMAND_ROTATIONS: usize = 25;
 
 fn require_rotatable(ctx: &ApiContext, record: &KeyRecord) -> Result<(), ApiError> {
     if record.key_spec != "SYMMETRIC_DEFAULT" || record.origin != "AWS_KMS" {
@@ -92,20 +90,6 @@ pub fn get_key_rotation_status(ctx: &ApiContext, req: &KmsRequest) -> Result<Val
 pub fn rotate_key_on_demand(ctx: &ApiContext, req: &KmsRequest) -> Result<Value, ApiError> {
     let record = authorized_key(ctx, req, "kms:RotateKeyOnDemand")?;
     require_rotatable(ctx, &record)?;
-    let on_demand = record
-        .versions
-        .iter()
-        .filter(|v| v.origin == VersionOrigin::OnDemand)
-        .count();
-    if on_demand >= MAX_ON_DEMAND_ROTATIONS {
-        return Err(ApiError::new(
-            "LimitExceededException",
-            format!(
-                "{} has reached the limit of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations",
-                ctx.kms.key_arn(&record.key_id)
-            ),
-        ));
-    }
     let rotated = ctx
         .kms
         .rotate_key(&record.key_id, VersionOrigin::OnDemand, unix_now())?;
