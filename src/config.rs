@@ -381,7 +381,8 @@ impl Default for LogConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct AuditConfig {
-    /// Where the log files go; default: `audit/` beside the store file.
+    /// Where the log files go; default: `audit/` beside the embedded store
+    /// file. Required with PostgreSQL: each instance needs its own.
     pub dir: Option<PathBuf>,
     /// A file is closed (signed) and a new one started past this size ...
     pub max_file_bytes: u64,
@@ -494,10 +495,19 @@ impl Config {
             return invalid("upstream.url has no host");
         }
         self.validate_tls()?;
-        if self.store.backend == StoreBackendKind::Postgres && self.store.postgres_url.is_none() {
-            return invalid(
-                "store.backend is \"postgres\" but store.postgres_url (S3SEAL_STORE_POSTGRES_URL) is not set",
-            );
+        if self.store.backend == StoreBackendKind::Postgres {
+            if self.store.postgres_url.is_none() {
+                return invalid(
+                    "store.backend is \"postgres\" but store.postgres_url (S3SEAL_STORE_POSTGRES_URL) is not set",
+                );
+            }
+            // Its default lives beside the store file, which PostgreSQL
+            // instances do not have: two would share one log and break its chain.
+            if self.audit.dir.is_none() {
+                return invalid(
+                    "store.backend is \"postgres\": set audit.dir (S3SEAL_AUDIT_DIR) to this instance's own audit log directory",
+                );
+            }
         }
         if !self.server.require_encryption {
             return invalid(
@@ -765,6 +775,9 @@ mod tests {
                 "postgres://s3seal:hunter2@db:5432/s3seal",
             );
             jail.set_env("S3SEAL_STORE_POSTGRES_POOL_SIZE", "4");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("audit.dir"), "{err}");
+            jail.set_env("S3SEAL_AUDIT_DIR", "/var/lib/s3seal/audit");
             jail.set_env("S3SEAL_SERVER_LISTEN", "0.0.0.0:9000");
             let config = Config::load(None).unwrap();
             assert_eq!(config.store.backend, StoreBackendKind::Postgres);

@@ -299,7 +299,10 @@ fn a_store_moves_between_backends() {
     let pg_config = config_with_store(
         &config,
         dir.path(),
-        &format!("backend = \"postgres\"\npostgres_url = \"{url}\""),
+        &format!(
+            "backend = \"postgres\"\npostgres_url = \"{url}\"\n[audit]\ndir = \"{}/audit\"",
+            dir.path().display()
+        ),
     );
     let out = s3seal_cli(&[
         "store",

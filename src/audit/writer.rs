@@ -41,6 +41,9 @@ type Reply = oneshot::Sender<Result<(), AuditError>>;
 enum Command {
     Append(Box<AuditEvent>, Reply),
     Close(Reply),
+    /// Tests: stop like a crash (nothing signed), releasing the directory.
+    #[cfg(test)]
+    Crash,
 }
 
 /// The handle request handlers use; cheap to share.
@@ -81,6 +84,15 @@ impl AuditLog {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Tests: the writer stops as in a crash (no closing digest).
+    #[cfg(test)]
+    pub fn crash(self) {
+        let _ = self.commands.send(Command::Crash);
+        if let Some(thread) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = thread.join();
+        }
     }
 
     /// Appends `event`; returns once it is on disk.
@@ -134,6 +146,8 @@ struct Writer {
     max_file_age: Duration,
     sign_interval: Duration,
     sign_every_events: u64,
+    /// Held (locked) while this writer owns the directory.
+    _lock: File,
     store: Arc<Store>,
     /// The store setting this chain's signed head is saved in.
     chain_head_setting: String,
@@ -158,6 +172,7 @@ impl Writer {
         signer: AuditSigner,
     ) -> Result<(Writer, Vec<AuditEvent>), AuditError> {
         std::fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
+        let lock = lock_dir(&dir)?;
         let mut notices = Vec::new();
         // The newest file with anything in it (a run that died at once
         // leaves an empty one).
@@ -186,6 +201,7 @@ impl Writer {
             max_file_age: Duration::from_secs(config.max_file_age_seconds),
             sign_interval: Duration::from_secs(config.sign_interval_seconds.max(1)),
             sign_every_events: config.sign_every_events.max(1),
+            _lock: lock,
             store,
             chain_head_setting,
             signer,
@@ -233,6 +249,8 @@ impl Writer {
                                 close = Some(reply);
                                 break;
                             }
+                            #[cfg(test)]
+                            Ok(Command::Crash) => return,
                             Err(_) => break,
                         }
                     }
@@ -246,6 +264,8 @@ impl Writer {
                     let _ = reply.send(self.shut_down());
                     return;
                 }
+                #[cfg(test)]
+                Ok(Command::Crash) => return,
                 Err(RecvTimeoutError::Timeout) => self.sign_if_due(),
                 Err(RecvTimeoutError::Disconnected) => {
                     let _ = self.shut_down();
@@ -500,6 +520,27 @@ fn open_log_file(dir: &Path, first_sequence: u64) -> Result<(File, PathBuf), Aud
         .and_then(|d| d.sync_all())
         .map_err(|e| io_error(dir, e))?;
     Ok((file, path))
+}
+
+/// One writer per directory: a second process writing there (another
+/// instance, or an offline command while s3seal runs on a shared store)
+/// would interleave two chains. The lock goes with the process.
+fn lock_dir(dir: &Path) -> Result<File, AuditError> {
+    let path = dir.join(".lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| io_error(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(AuditError::Io(format!(
+            "the audit log {} is in use by another s3seal process: each instance needs its own audit.dir, and offline commands write there only while no instance does",
+            dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(err)) => Err(io_error(&path, err)),
+    }
 }
 
 fn io_error(path: &Path, err: std::io::Error) -> AuditError {

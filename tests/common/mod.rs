@@ -343,7 +343,8 @@ level = "info"
             secret = garage.secret,
             store = match &options.postgres_url {
                 Some(url) => format!(
-                    "backend = \"postgres\"\npostgres_url = \"{url}\"\npostgres_connect_timeout_seconds = 2"
+                    "backend = \"postgres\"\npostgres_url = \"{url}\"\npostgres_connect_timeout_seconds = 2\n[audit]\ndir = \"{}/audit\"",
+                    dir.display()
                 ),
                 None => format!("path = \"{}/store.redb\"", dir.display()),
             },

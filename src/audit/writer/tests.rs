@@ -155,9 +155,9 @@ fn a_crash_mid_write_is_cut_and_signed_at_the_next_start() {
     let fixture = Fixture::new();
     let log = fixture.open(&AuditConfig::default());
     write(&log, 5);
-    // A crash: no closing digest (the writer is leaked, never closed), and
+    // A crash: no closing digest (the writer stops without signing), and
     // half a record at the end.
-    std::mem::forget(log);
+    log.crash();
     let file = fixture.files().pop().unwrap();
     let mut content = std::fs::read(&file).unwrap();
     content.extend_from_slice(b"{\"eventName\":\"half");
@@ -176,6 +176,31 @@ fn a_crash_mid_write_is_cut_and_signed_at_the_next_start() {
     );
 }
 
+#[test]
+fn one_writer_per_directory() {
+    let fixture = Fixture::new();
+    let log = fixture.open(&AuditConfig::default());
+    let signer = AuditSigner::open(&fixture.kms, None).unwrap();
+    let second = AuditLog::open(
+        &AuditConfig::default(),
+        fixture.log_dir(),
+        fixture.store.clone(),
+        signer,
+        ("us-east-1", "0"),
+    );
+    let Err(err) = second else {
+        panic!("a second writer opened the same directory");
+    };
+    assert!(
+        err.to_string().contains("in use by another s3seal process"),
+        "{err}"
+    );
+    log.close().unwrap();
+    drop(log);
+    let again = fixture.open(&AuditConfig::default());
+    again.close().unwrap();
+}
+
 /// `s3seal serve` opens the log inside the runtime's `block_on`: the
 /// notices of a recovery must be recorded there too (this panicked once:
 /// blocking inside the runtime).
@@ -184,7 +209,7 @@ fn a_crashed_log_reopens_inside_the_async_runtime() {
     let fixture = Fixture::new();
     let log = fixture.open(&AuditConfig::default());
     write(&log, 3);
-    std::mem::forget(log);
+    log.crash();
     let file = fixture.files().pop().unwrap();
     let mut content = std::fs::read(&file).unwrap();
     content.extend_from_slice(b"{\"eventName\":\"half");
