@@ -514,9 +514,9 @@ fn a_multi_region_key_replicates_serves_disaster_recovery_rotates_and_fails_over
 }
 
 fn audit_text(dir: &Path) -> String {
-    std::fs::read_dir(dir.join("audit"))
-        .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+    audit_files(dir)
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
         .collect()
 }
 

@@ -282,19 +282,7 @@ fn a_store_moves_between_backends() {
     // 2. Export it and import into a fresh PostgreSQL database.
     let export = dir.path().join("store.jsonl");
     let config = embedded_dir.join("s3seal.toml");
-    let out = s3seal_cli(&[
-        "store",
-        "export",
-        "--config",
-        config.to_str().unwrap(),
-        "--output",
-        export.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    store_ok("export", &config, Some(&export));
     let url = postgres().create_database("moved");
     let pg_config = config_with_store(
         &config,
@@ -304,28 +292,9 @@ fn a_store_moves_between_backends() {
             dir.path().display()
         ),
     );
-    let out = s3seal_cli(&[
-        "store",
-        "import",
-        "--config",
-        pg_config.to_str().unwrap(),
-        "--input",
-        export.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    store_ok("import", &pg_config, Some(&export));
     // A second import is refused: the target is no longer empty.
-    let again = s3seal_cli(&[
-        "store",
-        "import",
-        "--config",
-        pg_config.to_str().unwrap(),
-        "--input",
-        export.to_str().unwrap(),
-    ]);
+    let again = store_cli("import", &pg_config, Some(&export));
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("empty store"));
 
@@ -343,19 +312,7 @@ fn a_store_moves_between_backends() {
 
     // 4. And back: PostgreSQL (exported while serving) → a new embedded file.
     let second = dir.path().join("second.jsonl");
-    let out = s3seal_cli(&[
-        "store",
-        "export",
-        "--config",
-        pg_config.to_str().unwrap(),
-        "--output",
-        second.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    store_ok("export", &pg_config, Some(&second));
     let first_records = records(&export);
     let second_records = records(&second);
     for record in &first_records {
@@ -369,31 +326,37 @@ fn a_store_moves_between_backends() {
         dir.path(),
         &format!("path = \"{}/again.redb\"", dir.path().display()),
     );
-    let out = s3seal_cli(&[
-        "store",
-        "import",
-        "--config",
-        embedded_again.to_str().unwrap(),
-        "--input",
-        second.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = s3seal_cli(&[
-        "store",
-        "export",
-        "--config",
-        embedded_again.to_str().unwrap(),
-    ]);
-    assert!(out.status.success());
+    store_ok("import", &embedded_again, Some(&second));
+    let out = store_ok("export", &embedded_again, None);
     let third = record_lines(&String::from_utf8(out.stdout).unwrap());
     assert_eq!(
         third, second_records,
         "embedded holds exactly what PostgreSQL held"
     );
+}
+
+/// `s3seal store export|import --config CONFIG [--output|--input FILE]`.
+fn store_cli(action: &str, config: &Path, file: Option<&Path>) -> std::process::Output {
+    let mut args = vec!["store", action, "--config", config.to_str().unwrap()];
+    if let Some(file) = file {
+        let flag = if action == "export" {
+            "--output"
+        } else {
+            "--input"
+        };
+        args.extend([flag, file.to_str().unwrap()]);
+    }
+    s3seal_cli(&args)
+}
+
+fn store_ok(action: &str, config: &Path, file: Option<&Path>) -> std::process::Output {
+    let out = store_cli(action, config, file);
+    assert!(
+        out.status.success(),
+        "store {action}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 /// Records of an export file (without its header, which names the source,

@@ -754,9 +754,11 @@ pub fn stored_bytes(bucket: &str, key: &str, dir: &Path) -> Vec<u8> {
 
 /// The files of an instance's audit log (`audit/` in its directory), in order.
 pub fn audit_files(dir: &Path) -> Vec<PathBuf> {
+    // The log files, not the writer's `.lock`.
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("audit"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
         .collect();
     files.sort();
     files
