@@ -263,8 +263,12 @@ def get_fails(s3, bucket, key, plain):
         try:
             body = s3.get_object(Bucket=bucket, Key=key, **kwargs)["Body"].read()
             outcomes.append(("returned", len(body), body == plain))
+        # A failure shows as an error status, a cut-off body, or (when the
+        # first segment fails before the status line went out) a closed
+        # connection: any of them, as long as no wrong byte is returned.
         except (botocore.exceptions.ClientError, botocore.exceptions.ResponseStreamingError,
-                botocore.exceptions.IncompleteReadError) as e:
+                botocore.exceptions.IncompleteReadError,
+                botocore.exceptions.ConnectionClosedError) as e:
             outcomes.append(("failed", type(e).__name__))
     return all(o[0] == "failed" for o in outcomes), outcomes
 
