@@ -216,20 +216,7 @@ fn writes_with_a_stale_if_match_fail_and_change_nothing() {
         "k",
     ]));
     let upload_id = upload["UploadId"].as_str().unwrap();
-    let part = json(&s3seal.aws(&[
-        "s3api",
-        "upload-part",
-        "--bucket",
-        &b,
-        "--key",
-        "k",
-        "--upload-id",
-        upload_id,
-        "--part-number",
-        "1",
-        "--body",
-        original.to_str().unwrap(),
-    ]));
+    let part = json(&s3seal.upload_part(&b, "k", upload_id, 1, &original));
     let parts = serde_json::json!({"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]});
     let complete = s3seal.aws(&[
         "s3api",

@@ -92,35 +92,9 @@ fn an_object_written_through_one_instance_reads_through_the_other() {
     ]));
     let upload_id = created["UploadId"].as_str().unwrap();
     let part = temp_file(dir.path(), "part", &test_data(6 * 1024 * 1024, 7));
-    let part_a = json(&a.aws(&[
-        "s3api",
-        "upload-part",
-        "--bucket",
-        &bucket,
-        "--key",
-        key,
-        "--upload-id",
-        upload_id,
-        "--part-number",
-        "1",
-        "--body",
-        part.to_str().unwrap(),
-    ]));
+    let part_a = json(&a.upload_part(&bucket, key, upload_id, 1, &part));
     let last = temp_file(dir.path(), "last", b"tail");
-    let part_b = json(&b.aws(&[
-        "s3api",
-        "upload-part",
-        "--bucket",
-        &bucket,
-        "--key",
-        key,
-        "--upload-id",
-        upload_id,
-        "--part-number",
-        "2",
-        "--body",
-        last.to_str().unwrap(),
-    ]));
+    let part_b = json(&b.upload_part(&bucket, key, upload_id, 2, &last));
     let parts = serde_json::json!({"Parts": [
         {"PartNumber": 1, "ETag": part_a["ETag"]},
         {"PartNumber": 2, "ETag": part_b["ETag"]},

@@ -488,6 +488,31 @@ level = "info"
         self.aws(&put_object_args(bucket, key, file, extra))
     }
 
+    /// `aws s3api upload-part` of a file into an open multipart upload.
+    pub fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        file: &Path,
+    ) -> Output {
+        self.aws(&[
+            "s3api",
+            "upload-part",
+            "--bucket",
+            bucket,
+            "--key",
+            key,
+            "--upload-id",
+            upload_id,
+            "--part-number",
+            &part_number.to_string(),
+            "--body",
+            file.to_str().unwrap(),
+        ])
+    }
+
     /// `aws s3api get-object` into a file.
     pub fn get_file(&self, bucket: &str, key: &str, dst: &Path) -> Output {
         self.aws(&get_object_args(bucket, key, dst))
