@@ -21,10 +21,12 @@
 //! layouts) lives in [`store`]; configuration in [`config`]; counters for
 //! Prometheus in [`metrics`]. Every key use and security decision is
 //! recorded, durably and tamper-evidently, in [`audit`]. The operator's bucket tools (`s3seal migrate`,
-//! `rewrap`, `verify`) are S3 clients of a running s3seal, in [`tools`].
+//! `rewrap`, `verify`) are S3 clients of a running s3seal, in [`tools`]; the load
+//! generator (`s3seal bench`) is in [`bench`].
 
 pub mod audit;
 pub mod auth;
+pub mod bench;
 pub mod body;
 pub mod config;
 pub mod error;

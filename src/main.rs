@@ -30,6 +30,8 @@ enum Command {
     /// The bucket tools: clients of a running s3seal.
     #[command(flatten)]
     Tool(Box<ToolCommand>),
+    /// Load generator for any S3 endpoint or the KMS API (see docs/benchmarks.md).
+    Bench(Box<s3seal::bench::cli::BenchArgs>),
     /// Audit log tools: verify the chain and signatures, query events.
     Audit {
         #[arg(long, env = "S3SEAL_CONFIG", global = true)]
@@ -117,6 +119,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Local(command) => run(command).map(|()| ExitCode::SUCCESS),
         Command::Tool(tool) => tool.run(),
+        Command::Bench(bench) => bench.run(),
         // 0 intact, 1 tampered, 2 cannot tell.
         Command::Audit { config, command } => {
             match s3seal::audit::cli::run(config.as_deref(), command) {

@@ -19,6 +19,25 @@ use crate::upstream::{UpstreamClient, UpstreamPayload, UpstreamRequest};
 /// The most of an error or result document the tools read.
 const MAX_SMALL_BODY: usize = 1024 * 1024;
 
+/// A streamed request body, its length, and how its payload is signed.
+pub struct UploadBody {
+    pub body: ProxyBody,
+    pub len: u64,
+    pub payload: UpstreamPayload,
+}
+
+impl UploadBody {
+    /// A body sent as `UNSIGNED-PAYLOAD` (the tools copy through s3seal,
+    /// whose sealing authenticates every byte).
+    pub fn unsigned(body: ProxyBody, len: u64) -> Self {
+        UploadBody {
+            body,
+            len,
+            payload: UpstreamPayload::Unsigned,
+        }
+    }
+}
+
 pub struct S3Client {
     inner: UpstreamClient,
 }
@@ -212,24 +231,23 @@ impl S3Client {
         Ok((!tags.is_empty()).then(|| tagging_header(&tags)))
     }
 
-    /// PUT of a streamed body of `len` bytes with `headers`.
+    /// PUT of a streamed body with `headers`.
     pub async fn put(
         &self,
         bucket: &str,
         key: &str,
         mut headers: HeaderMap,
-        body: ProxyBody,
-        len: u64,
+        upload: UploadBody,
     ) -> Result<Response<Incoming>, ToolError> {
-        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(upload.len));
         let request = UpstreamRequest {
             method: Method::PUT,
             bucket: Some(bucket.into()),
             key: Some(key.into()),
             query: Vec::new(),
             headers,
-            body,
-            payload: UpstreamPayload::Unsigned,
+            body: upload.body,
+            payload: upload.payload,
         };
         let response = self.inner.send(request).await?;
         expect_success(response, "PutObject").await
@@ -253,18 +271,16 @@ impl S3Client {
         Ok(result.upload_id)
     }
 
-    /// UploadPart of a streamed body of `len` bytes; returns the part's ETag.
+    /// UploadPart of a streamed body; returns the part's ETag.
     pub async fn upload_part(
         &self,
         bucket: &str,
         key: &str,
-        upload_id: &str,
-        part_number: u32,
-        body: ProxyBody,
-        len: u64,
+        (upload_id, part_number): (&str, u32),
+        upload: UploadBody,
     ) -> Result<String, ToolError> {
         let mut headers = HeaderMap::new();
-        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(upload.len));
         let request = UpstreamRequest {
             method: Method::PUT,
             bucket: Some(bucket.into()),
@@ -274,8 +290,8 @@ impl S3Client {
                 ("uploadId".into(), upload_id.into()),
             ],
             headers,
-            body,
-            payload: UpstreamPayload::Unsigned,
+            body: upload.body,
+            payload: upload.payload,
         };
         let response = self.inner.send(request).await?;
         let response = expect_success(response, "UploadPart").await?;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderValue};
 
 use super::ToolError;
-use super::client::{ListedObject, ObjectHead, S3Client, header_name, header_value};
+use super::client::{ListedObject, ObjectHead, S3Client, UploadBody, header_name, header_value};
 use super::multipart_copy::{self, MultipartCopy};
 use super::report::{Outcome, Wording};
 use super::scan::ObjectTask;
@@ -131,7 +131,7 @@ impl Migrator {
         headers.insert(http::header::IF_MATCH, etag.clone());
         let body = crate::body::boxed(source.into_body());
         self.client
-            .put(&self.bucket, key, headers, body, size)
+            .put(&self.bucket, key, headers, UploadBody::unsigned(body, size))
             .await?;
         Ok(())
     }

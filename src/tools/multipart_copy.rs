@@ -7,7 +7,7 @@ use std::future::Future;
 use http::{HeaderMap, HeaderValue};
 
 use super::ToolError;
-use super::client::S3Client;
+use super::client::{S3Client, UploadBody};
 
 /// The part size for objects above the single-PUT limit.
 pub const DEFAULT_PART_SIZE: u64 = 64 * 1024 * 1024;
@@ -118,10 +118,8 @@ impl MultipartCopy<'_> {
             .upload_part(
                 self.bucket,
                 self.key,
-                upload_id,
-                part.number,
-                body,
-                part.byte_count(),
+                (upload_id, part.number),
+                UploadBody::unsigned(body, part.byte_count()),
             )
             .await
     }

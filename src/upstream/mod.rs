@@ -6,8 +6,10 @@
 //! s3seal's own upstream credentials. Bodies stream; object bodies are signed
 //! as `UNSIGNED-PAYLOAD` (they are ciphertext authenticated by AES-GCM),
 //! small XML bodies with their precomputed SHA-256. An `https://` upstream
-//! is reached over TLS ([`tls`]).
+//! is reached over TLS ([`tls`]), over TCP connections that do not delay
+//! their acknowledgements ([`quick_ack`]).
 
+pub mod quick_ack;
 pub mod tls;
 
 use std::time::{Duration, SystemTime};
@@ -103,10 +105,18 @@ pub struct UpstreamClient {
     region: String,
     identity: Identity,
     path_style: bool,
+    /// The SigV4 service name requests are signed for: `s3`, or `kms` for
+    /// the load generator's KMS calls ([`crate::bench`]).
+    service: &'static str,
 }
 
 impl UpstreamClient {
     pub fn new(config: &UpstreamConfig) -> Result<Self, String> {
+        Self::for_service(config, "s3")
+    }
+
+    /// A client that signs for another SigV4 `service` than `s3`.
+    pub fn for_service(config: &UpstreamConfig, service: &'static str) -> Result<Self, String> {
         let uri: Uri = config
             .url
             .parse()
@@ -135,6 +145,7 @@ impl UpstreamClient {
             region: config.region.clone(),
             identity: credentials.into(),
             path_style: config.path_style,
+            service,
         })
     }
 
@@ -237,7 +248,7 @@ impl UpstreamClient {
         let scope = SigningScope {
             identity: &self.identity,
             region: &self.region,
-            service: "s3",
+            service: self.service,
         };
         sign_request(request, &scope, settings, body)
     }

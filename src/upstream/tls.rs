@@ -14,6 +14,7 @@ use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use rustls::RootCertStore;
 
+use super::quick_ack::QuickAckConnector;
 use crate::config::UpstreamConfig;
 use crate::tls::PemFileError;
 
@@ -32,7 +33,7 @@ pub enum UpstreamTlsError {
 }
 
 /// The connector the upstream client sends every request through.
-pub type UpstreamConnector = HttpsConnector<HttpConnector>;
+pub type UpstreamConnector = HttpsConnector<QuickAckConnector>;
 
 /// A connector for `config.url`'s scheme, with `config`'s timeouts.
 pub fn connector(
@@ -75,7 +76,9 @@ pub fn https_connector(
     } else {
         builder.https_or_http()
     };
-    Ok(builder.enable_http1().wrap_connector(tcp))
+    Ok(builder
+        .enable_http1()
+        .wrap_connector(QuickAckConnector::new(tcp)))
 }
 
 /// The CA certificates an HTTPS upstream's certificate must chain to (also
