@@ -35,6 +35,17 @@ ensure_postgres() {
   $sudo apt-get install -y postgresql >&2 || { $sudo apt-get update >&2 && $sudo apt-get install -y postgresql >&2; }
 }
 
+# nginx (Debian's package) as the plain reverse proxy of scripts/bench-compare.
+ensure_nginx() {
+  if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then
+    return 0
+  fi
+  echo ">> installing nginx" >&2
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get install -y nginx >&2 || { $sudo apt-get update >&2 && $sudo apt-get install -y nginx >&2; }
+}
+
 ensure_aws_clients() {
   local here
   here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -73,7 +73,10 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value = "signed")]
     pub payload: PayloadSigning,
     /// Do not write the objects first (get/head/range-get): they are already
-    /// there from an earlier run with the same size, prefix and seed.
+    /// there from an earlier run with the same size, prefix and seed that
+    /// wrote each object once (a put with --count equal to --objects, or a
+    /// multipart-put). Later passes of a put write other bytes, so a store
+    /// that deduplicates cannot skip them.
     #[arg(long)]
     pub skip_prepare: bool,
     /// Seed of the object contents.

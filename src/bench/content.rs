@@ -1,19 +1,21 @@
 //! The bytes the load generator writes, and the check of what it reads back.
 //!
-//! Every object's content is a window onto one pseudo-random pattern of
-//! [`PATTERN_LEN`] bytes, starting at an offset derived from the seed and the
-//! object's index. So bodies cost no CPU to produce (frames are slices of one
-//! shared buffer, never copies), a GET can be checked byte for byte without
-//! keeping what was written, and an object served under another object's
-//! name is caught (their windows start at different offsets). Two processes
-//! with the same seed agree on every object, so `get` can read what an
-//! earlier `put` run wrote.
+//! Every object is a sequence of [`PATTERN_LEN`]-byte pieces, each a
+//! rotation of one pseudo-random pattern by an offset derived from the seed,
+//! the object's index and the piece's index. So bodies cost no CPU to
+//! produce (frames are slices of one shared buffer, never copies), a GET can
+//! be checked byte for byte without keeping what was written, and an object
+//! served under another object's name is caught. Pieces differ from each
+//! other, so a store that deduplicates fixed-size blocks (Garage does, by
+//! 1 MiB block hash) stores and hashes as much as it would for real data:
+//! with one repeating window, it stored one block per object and looked
+//! twice as fast as it is. Two processes with the same seed agree on every
+//! object, so `get` can read what an earlier `put` run wrote.
 //!
-//! Signed payloads need each body's SHA-256. Bodies with the same window
-//! (same offset in the pattern, same length) have the same hash, and
-//! [`ObjectContent::sha256_hex`] keeps each one it computed: a run hashes each
-//! distinct body once, so the client's own hashing does not distort what is
-//! measured.
+//! Signed payloads need each body's SHA-256. [`ObjectContent::sha256_hex`]
+//! keeps each one it computed: a run that writes the same objects again
+//! hashes each body once, so the client's own hashing does not distort what
+//! is measured.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -25,11 +27,8 @@ use sha2::{Digest, Sha256};
 
 use crate::body::{self, ProxyBody};
 
-/// Length of the repeating pattern (and the largest frame a body yields).
+/// Length of the pattern and of each piece (and the largest frame a body yields).
 pub const PATTERN_LEN: usize = 1 << 20;
-
-/// Distinct window offsets: bounds the hash cache, still tells objects apart.
-const DISTINCT_OFFSETS: u64 = 4096;
 
 /// The deterministic content of every object of a run.
 pub struct ObjectContent {
@@ -37,7 +36,7 @@ pub struct ObjectContent {
     /// one contiguous slice.
     doubled: Bytes,
     seed: u64,
-    hashes: Mutex<HashMap<(usize, u64), String>>,
+    hashes: Mutex<HashMap<(u64, u64, u64), String>>,
 }
 
 impl ObjectContent {
@@ -55,16 +54,21 @@ impl ObjectContent {
         }
     }
 
-    /// Where object `index` starts in the pattern.
-    fn start_of(&self, index: u64) -> usize {
-        let mut state = self.seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let step = (PATTERN_LEN as u64) / DISTINCT_OFFSETS;
-        ((splitmix64(&mut state) % DISTINCT_OFFSETS) * step) as usize
+    /// Where piece `piece` of object `index` starts in the pattern.
+    fn piece_start(&self, index: u64, piece: u64) -> usize {
+        let mut state = self.seed
+            ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ piece.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+        (splitmix64(&mut state) % PATTERN_LEN as u64) as usize
     }
 
-    /// Position in the pattern of byte `offset` of object `index`.
-    fn pattern_position(&self, index: u64, offset: u64) -> usize {
-        (self.start_of(index) + (offset % PATTERN_LEN as u64) as usize) % PATTERN_LEN
+    /// Position in the pattern of byte `offset` of object `index`, and how
+    /// many bytes from there on are the same piece.
+    fn pattern_position(&self, index: u64, offset: u64) -> (usize, usize) {
+        let piece = offset / PATTERN_LEN as u64;
+        let within = (offset % PATTERN_LEN as u64) as usize;
+        let at = (self.piece_start(index, piece) + within) % PATTERN_LEN;
+        (at, PATTERN_LEN - within)
     }
 
     /// Bytes `offset..offset + len` of object `index`, as frames of at most
@@ -73,8 +77,8 @@ impl ObjectContent {
         let mut frames = Vec::with_capacity((len / PATTERN_LEN as u64 + 1) as usize);
         let mut done = 0u64;
         while done < len {
-            let at = self.pattern_position(index, offset + done);
-            let take = (len - done).min(PATTERN_LEN as u64) as usize;
+            let (at, piece_left) = self.pattern_position(index, offset + done);
+            let take = (len - done).min(piece_left as u64) as usize;
             frames.push(self.doubled.slice(at..at + take));
             done += take as u64;
         }
@@ -93,9 +97,9 @@ impl ObjectContent {
     }
 
     /// The hex SHA-256 of bytes `offset..offset + len` of object `index`,
-    /// computed once per distinct window.
+    /// computed once.
     pub fn sha256_hex(&self, index: u64, offset: u64, len: u64) -> String {
-        let key = (self.pattern_position(index, offset), len);
+        let key = (index, offset, len);
         if let Some(hash) = self.lock_hashes().get(&key) {
             return hash.clone();
         }
@@ -108,7 +112,7 @@ impl ObjectContent {
         hash
     }
 
-    fn lock_hashes(&self) -> std::sync::MutexGuard<'_, HashMap<(usize, u64), String>> {
+    fn lock_hashes(&self) -> std::sync::MutexGuard<'_, HashMap<(u64, u64, u64), String>> {
         // A panic while holding the lock leaves a valid map: keep using it.
         self.hashes.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -137,10 +141,10 @@ impl ContentChecker<'_> {
     pub fn check(&mut self, chunk: &[u8]) -> Result<(), u64> {
         let mut rest = chunk;
         while !rest.is_empty() {
-            let at = self
+            let (at, piece_left) = self
                 .content
                 .pattern_position(self.index, self.offset + self.position);
-            let take = rest.len().min(PATTERN_LEN);
+            let take = rest.len().min(piece_left);
             let expected = &self.content.doubled[at..at + take];
             if expected != &rest[..take] {
                 let first = expected
@@ -225,6 +229,16 @@ mod tests {
         // Another object's bytes are not this object's.
         let other = concat(content.frames(6, 100, 4096));
         assert!(content.checker(5, 100).check(&other).is_err());
+    }
+
+    #[test]
+    fn no_two_pieces_are_alike() {
+        let content = ObjectContent::new(4);
+        let pieces: std::collections::HashSet<Vec<u8>> = (0..2)
+            .flat_map(|object| content.frames(object, 0, 64 * PATTERN_LEN as u64))
+            .map(|frame| frame.to_vec())
+            .collect();
+        assert_eq!(pieces.len(), 128);
     }
 
     #[test]

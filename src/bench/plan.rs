@@ -70,6 +70,16 @@ pub struct Span {
     pub part_number: u32,
     pub offset: u64,
     pub len: u64,
+    /// Which pass over the objects this is: writes of later passes carry
+    /// other bytes, so a store that deduplicates cannot skip them.
+    pub pass: u64,
+}
+
+impl Span {
+    /// The identity of the bytes: the object, and for writes, the pass.
+    pub fn content_id(&self) -> u64 {
+        self.object | (self.pass << 40)
+    }
 }
 
 impl Workload {
@@ -99,11 +109,16 @@ impl Workload {
             _ => self.object_size,
         };
         let offset = piece * piece_size;
+        let pass = match self.operation {
+            Operation::Put | Operation::MultipartPut => item / (pieces * self.objects.max(1)),
+            _ => 0,
+        };
         Span {
             object,
             part_number: (piece + 1) as u32,
             offset,
             len: piece_size.min(self.object_size.saturating_sub(offset)),
+            pass,
         }
     }
 
@@ -168,7 +183,8 @@ mod tests {
                 object: 0,
                 part_number: 1,
                 offset: 0,
-                len: 8 * MIB
+                len: 8 * MIB,
+                pass: 0,
             }
         );
         assert_eq!(
@@ -177,7 +193,8 @@ mod tests {
                 object: 0,
                 part_number: 3,
                 offset: 16 * MIB,
-                len: 4 * MIB + 1
+                len: 4 * MIB + 1,
+                pass: 0,
             }
         );
         assert_eq!(spans[3].object, 1);
@@ -195,6 +212,13 @@ mod tests {
         let w = workload(Operation::Get, 4096, 3);
         let objects: Vec<u64> = (0..7).map(|i| w.span(i).object).collect();
         assert_eq!(objects, [0, 1, 2, 0, 1, 2, 0]);
+        // Reads expect what the first pass of writes wrote ...
+        assert!((0..7).all(|i| w.span(i).content_id() == w.span(i).object));
+        // ... and each pass of writes writes other bytes.
+        let put = workload(Operation::Put, 4096, 3);
+        let passes: Vec<u64> = (0..7).map(|i| put.span(i).pass).collect();
+        assert_eq!(passes, [0, 0, 0, 1, 1, 1, 2]);
+        assert_ne!(put.span(0).content_id(), put.span(3).content_id());
         assert_eq!(w.span(4).len, 4096);
         assert_eq!(w.key(2), "bench/4096-000002");
         let stop = w.stop_at(None, None, Duration::from_secs(3));

@@ -52,6 +52,7 @@ impl S3Bench {
                     part_number: 1,
                     offset: 0,
                     len: bench.workload.object_size,
+                    pass: 0,
                 };
                 bench.put(span).await
             }
@@ -74,13 +75,15 @@ impl S3Bench {
     fn upload_body(&self, span: Span) -> UploadBody {
         let content = &self.content;
         let payload = match self.workload.payload {
-            PayloadSigning::Signed => {
-                UpstreamPayload::Sha256Hex(content.sha256_hex(span.object, span.offset, span.len))
-            }
+            PayloadSigning::Signed => UpstreamPayload::Sha256Hex(content.sha256_hex(
+                span.content_id(),
+                span.offset,
+                span.len,
+            )),
             PayloadSigning::Unsigned => UpstreamPayload::Unsigned,
         };
         UploadBody {
-            body: content.body(span.object, span.offset, span.len),
+            body: content.body(span.content_id(), span.offset, span.len),
             len: span.len,
             payload,
         }
@@ -126,7 +129,7 @@ impl S3Bench {
             .await
             .map_err(failure)?;
         let mut body = response.into_body();
-        let mut checker = self.content.checker(span.object, span.offset);
+        let mut checker = self.content.checker(span.content_id(), span.offset);
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| {
                 OpFailure::failed("body", format!("GET {key}: reading the body: {e}"))

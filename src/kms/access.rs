@@ -12,7 +12,7 @@
 
 use super::grants::Grant;
 use super::{EncryptionContext, KeyRecord, KmsError};
-use crate::policy::{Decision, PolicyDocument, RequestFacts};
+use crate::policy::{Decision, RequestFacts};
 
 /// How a KMS API request reached s3seal.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -153,7 +153,7 @@ pub fn authorize(
         .policy
         .clone()
         .unwrap_or_else(|| default_policy(key_account));
-    let policy = PolicyDocument::parse(&policy_text, true)
+    let policy = crate::policy::parsed::parse_stored(&policy_text, true)
         .map_err(|e| KmsError::Internal(format!("stored key policy is invalid: {e}")))?;
     let facts = request_facts(caller, action, key_arn, context);
     match policy.evaluate(&facts) {

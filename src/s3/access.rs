@@ -9,6 +9,7 @@
 //! so a policy cannot lock its owners out.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use http::HeaderMap;
 
@@ -61,7 +62,7 @@ pub async fn authorize(
         check(
             state,
             ctx,
-            policy.as_ref(),
+            policy.as_deref(),
             bucket,
             action,
             &resource,
@@ -91,7 +92,7 @@ pub async fn authorize(
         check(
             state,
             ctx,
-            source_policy.as_ref(),
+            source_policy.as_deref(),
             &source.bucket,
             action,
             &resource_arn(Some(&source.bucket), Some(&source.key)),
@@ -123,7 +124,7 @@ pub fn authorize_object_action(
     check(
         state,
         ctx,
-        policy.as_ref(),
+        policy.as_deref(),
         bucket,
         action,
         &resource_arn(Some(bucket), Some(key)),
@@ -146,11 +147,11 @@ fn upload_encryption(state: &AppState, ctx: &RequestContext) -> Option<(String, 
     Some((metadata.sse.header_value().to_string(), key))
 }
 
-fn bucket_policy(state: &AppState, bucket: &str) -> Result<Option<PolicyDocument>, S3Error> {
+fn bucket_policy(state: &AppState, bucket: &str) -> Result<Option<Arc<PolicyDocument>>, S3Error> {
     bucket_config::load(state, bucket)?
         .policy
         .map(|text| {
-            PolicyDocument::parse(&text, true)
+            crate::policy::parsed::parse_stored(&text, true)
                 .map_err(|e| S3Error::internal(format!("stored bucket policy is invalid: {e}")))
         })
         .transpose()

@@ -1,6 +1,11 @@
 //! [`SealingBody`]: encrypts a plaintext body into a sealed stream as it flows.
 //!
-//! Memory is one segment buffer, whatever the object size. The final segment
+//! Memory is one segment buffer, whatever the object size, plus the sealed
+//! segments of the input frame at hand: segments sealed from one input frame
+//! leave as one output frame (up to [`MAX_BATCH`] bytes), so the upstream
+//! gets large writes rather than one per 64 KiB segment (a store such as
+//! Garage spends far more CPU per byte on many small reads; see
+//! docs/benchmarks.md). The final segment
 //! is released only after the plaintext body has *ended cleanly*: the inner
 //! body is the digest-verifying body, which fails at its end if the payload
 //! does not match what the client signed. Until the final segment is sent the
@@ -55,14 +60,19 @@ impl SealedChecksum {
     }
 }
 
+/// The most sealed bytes held back to go out in one frame.
+const MAX_BATCH: usize = 1024 * 1024;
+
 pub struct SealingBody<B> {
     inner: B,
     cipher: StreamCipher,
-    header: Option<[u8; HEADER_LEN as usize]>,
     plaintext_len: u64,
     sealed_len: u64,
-    /// Plaintext of the segment being filled; sealed in place.
-    segment: BytesMut,
+    /// Sealed bytes not yet sent (the stream header first), followed by the
+    /// plaintext of the segment being filled, which is sealed in place.
+    out: BytesMut,
+    /// Where the segment being filled starts in `out`.
+    segment_start: usize,
     /// Bytes of the last inner frame not yet moved into `segment`.
     pending: Bytes,
     next_index: u64,
@@ -90,11 +100,15 @@ where
         let cipher = StreamCipher::new(data_key, &header)?;
         let layout = cipher.layout();
         let sealed_len = layout.sealed_len(header.plaintext_len)?;
+        let mut out = BytesMut::with_capacity(
+            HEADER_LEN as usize + (layout.segment_size() + TAG_LEN) as usize,
+        );
+        out.extend_from_slice(&header.encode());
         Ok(SealingBody {
             inner,
-            segment: BytesMut::with_capacity((layout.segment_size() + TAG_LEN) as usize),
+            segment_start: out.len(),
+            out,
             cipher,
-            header: Some(header.encode()),
             plaintext_len: header.plaintext_len,
             sealed_len,
             pending: Bytes::new(),
@@ -126,20 +140,33 @@ where
         Poll::Ready(Some(Err(message.into())))
     }
 
-    fn emit_segment(&mut self) -> Result<Frame<Bytes>, SealError> {
-        crate::metrics::bytes_sealed(self.segment.len() as u64);
-        self.cipher
-            .seal_segment(self.next_index, &mut self.segment)?;
+    /// Plaintext bytes of the segment being filled.
+    fn filled(&self) -> usize {
+        self.out.len() - self.segment_start
+    }
+
+    /// Seals the segment being filled in place (no copy: it is split off
+    /// `out`'s tail and joined back).
+    fn seal_filled_segment(&mut self) -> Result<(), SealError> {
+        crate::metrics::bytes_sealed(self.filled() as u64);
+        let mut segment = self.out.split_off(self.segment_start);
+        self.cipher.seal_segment(self.next_index, &mut segment)?;
+        self.out.unsplit(segment);
         self.next_index += 1;
-        Ok(Frame::data(self.segment.split().freeze()))
+        self.segment_start = self.out.len();
+        Ok(())
+    }
+
+    /// Everything sealed so far, as one frame.
+    fn take_sealed(&mut self) -> Frame<Bytes> {
+        let sealed = self.out.split_to(self.segment_start);
+        self.segment_start = 0;
+        Frame::data(sealed.freeze())
     }
 
     /// The final segment, followed by the checksum record (format 2).
     fn emit_final_segment(&mut self) -> Result<Frame<Bytes>, SealError> {
-        crate::metrics::bytes_sealed(self.segment.len() as u64);
-        self.cipher
-            .seal_segment(self.next_index, &mut self.segment)?;
-        self.next_index += 1;
+        self.seal_filled_segment()?;
         let record = ChecksumRecord {
             algorithm: self.checksum.algorithm,
             object_type: self.checksum.object_type,
@@ -147,10 +174,11 @@ where
         };
         if self.write_record {
             let sealed = self.cipher.seal_record(&record)?;
-            self.segment.extend_from_slice(&sealed);
+            self.out.extend_from_slice(&sealed);
         }
         let _ = self.computed.0.set(record);
-        Ok(Frame::data(self.segment.split().freeze()))
+        self.segment_start = self.out.len();
+        Ok(self.take_sealed())
     }
 
     fn too_long(&self) -> S3Error {
@@ -181,26 +209,30 @@ where
             if this.finished {
                 return Poll::Ready(None);
             }
-            if let Some(header) = this.header.take() {
-                return Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(&header)))));
-            }
             let target = this
                 .cipher
                 .layout()
                 .segment_plaintext_len(this.plaintext_len, this.next_index)
                 as usize;
             if !this.pending.is_empty() {
-                let take = (target - this.segment.len()).min(this.pending.len());
-                this.segment.extend_from_slice(&this.pending[..take]);
+                if this.filled() == 0 {
+                    this.out.reserve(target + TAG_LEN as usize);
+                }
+                let take = (target - this.filled()).min(this.pending.len());
+                this.out.extend_from_slice(&this.pending[..take]);
                 this.pending.advance(take);
             }
-            let segment_full = this.segment.len() == target;
+            let segment_full = this.filled() == target;
             let is_final = this.next_index + 1 == this.cipher.segment_count();
             if segment_full && !is_final {
-                return match this.emit_segment() {
-                    Ok(frame) => Poll::Ready(Some(Ok(frame))),
-                    Err(err) => this.fail(err.into()),
-                };
+                if let Err(err) = this.seal_filled_segment() {
+                    return this.fail(err.into());
+                }
+                // Seal the rest of the input at hand before sending.
+                if !this.pending.is_empty() && this.segment_start < MAX_BATCH {
+                    continue;
+                }
+                return Poll::Ready(Some(Ok(this.take_sealed())));
             }
             if segment_full && !this.pending.is_empty() {
                 let err = this.too_long();
