@@ -246,7 +246,9 @@ fn resolve_entity(name: &str) -> Option<String> {
 }
 
 /// The plaintext size of a listed object: from the index, else from one HEAD.
-async fn resolve_size(
+/// Public only for the listing benchmark (benches/listing.rs).
+#[doc(hidden)]
+pub async fn resolve_size(
     state: &AppState,
     bucket: &str,
     url_encoded: bool,
