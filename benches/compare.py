@@ -158,7 +158,8 @@ http {{
         (s / "root.key").write_text(root_key + "\n")
         os.chmod(s / "root.key", 0o600)
         # s3seal's defaults: audit log on (each key use durable before the
-        # answer), embedded store, every object sealed under the default key.
+        # answer), embedded store, every object sealed under the default key,
+        # JSON logs at info level (to a file here).
         config = f"""
 [server]
 listen = "127.0.0.1:{self.s3seal_port}"
@@ -181,8 +182,6 @@ access_key_id = "{self.client_key}"
 secret_access_key = "{self.client_secret}"
 principal = "bench"
 
-[log]
-level = "warn"
 """
         (s / "s3seal.toml").write_text(config)
         self.s3seal_config = s / "s3seal.toml"
@@ -216,6 +215,11 @@ level = "warn"
 def s3seal_cpu_seconds(pid):
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def reset_peak_rss(pid):
+    """Restarts VmHWM from the current RSS, so each run's peak is its own."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
 def s3seal_memory(pid, field):
@@ -309,11 +313,14 @@ def main():
                         # Write the objects first, outside the measured run
                         # and its CPU window.
                         prepare(args.s3seal, targets[name], extra, runs_dir / "prepare.json", seed)
+                    reset_peak_rss(pid)
                     cpu_before = s3seal_cpu_seconds(pid)
                     report = bench(args.s3seal, targets[name], operation, extra, out, seed)
                     cpu = s3seal_cpu_seconds(pid) - cpu_before
+                    peak = s3seal_memory(pid, "VmHWM")
                     results.append({"round": round_no, "workload": label, "target": name,
                                     "s3seal_cpu_seconds": cpu if name == "s3seal" else None,
+                                    "s3seal_peak_rss_mib": peak if name == "s3seal" else None,
                                     "report": report})
                     print(f"   {label:<28} {name:<7} {report['mib_per_second']:9.1f} MiB/s "
                           f"{report['ops_per_second']:9.1f} ops/s  p50 {report['latency_ms']['p50']:.3f} ms"
@@ -327,7 +334,7 @@ def main():
                 kms.append({"round": round_no, "operation": operation, "report": report})
                 print(f"   {operation:<28} s3seal {report['ops_per_second']:9.0f} req/s  "
                       f"p50 {report['latency_ms']['p50']:.3f} ms", flush=True)
-        peak_rss = s3seal_memory(pid, "VmHWM")
+        peak_rss = max(r["s3seal_peak_rss_mib"] or 0 for r in results)
     finally:
         stack.stop()
 
@@ -370,6 +377,7 @@ def summarise(plan, names, results, kms, idle_rss, peak_rss):
         cpu = [r["s3seal_cpu_seconds"] / (r["report"]["bytes"] / 1e9)
                for r in runs["s3seal"] if r["report"]["bytes"] > 0 and not label.startswith("4KiB")]
         row["s3seal_cpu_seconds_per_gb"] = spread(cpu)
+        row["s3seal_peak_rss_mib"] = spread([r["s3seal_peak_rss_mib"] for r in runs["s3seal"]])
         rows.append(row)
     kms_rows = {}
     for operation in ("kms-generate-data-key", "kms-decrypt"):
@@ -417,8 +425,8 @@ def markdown(doc):
         "Each cell: median (min–max) over rounds. Ratios are s3seal ÷ the other target's ops/s "
         "(equal to the throughput ratio) in the same round; added latency is s3seal's minus the other's.",
         "",
-        "| workload | Garage | nginx | s3seal | s3seal ÷ Garage | s3seal ÷ nginx | added p50 ms vs Garage | added p99 ms vs Garage | s3seal CPU s/GB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| workload | Garage | nginx | s3seal | s3seal ÷ Garage | s3seal ÷ nginx | added p50 ms vs Garage | added p99 ms vs Garage | s3seal CPU s/GB | s3seal peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in doc["summary"]["workloads"]:
         small = row["workload"].startswith("4KiB")
@@ -428,13 +436,13 @@ def markdown(doc):
             f"| {row['workload']} | {cell('garage')} | {cell('nginx')} | {cell('s3seal')} | "
             f"{fmt(row['ratio_to_garage'])} | {fmt(row['ratio_to_nginx'])} | "
             f"{fmt(row['added_p50_ms_vs_garage'], 3)} | {fmt(row['added_p99_ms_vs_garage'], 3)} | "
-            f"{fmt(row['s3seal_cpu_seconds_per_gb'])} |")
+            f"{fmt(row['s3seal_cpu_seconds_per_gb'])} | {fmt(row['s3seal_peak_rss_mib'], 1)} |")
     lines += ["", "| KMS API at concurrency 32 | requests/s | p50 ms | p99 ms |", "|---|---|---|---|"]
     for operation, row in doc["summary"]["kms"].items():
         lines.append(f"| {operation} | {fmt(row['requests_per_second'], 0)} | {fmt(row['p50_ms'], 3)} | "
                      f"{fmt(row['p99_ms'], 3)} |")
     rss = doc["summary"]["s3seal_rss_mib"]
-    lines += ["", f"s3seal RSS: idle {rss['idle']:.1f} MiB, peak over the whole run {rss['peak']:.1f} MiB."]
+    lines += ["", f"s3seal RSS: idle {rss['idle']:.1f} MiB, highest peak of any run {rss['peak']:.1f} MiB."]
     errors = sum(row[n]["errors"] for row in doc["summary"]["workloads"] for n in ("garage", "nginx", "s3seal"))
     lines.append(f"Errors over all runs: {errors} (every GET byte checked).")
     return "\n".join(lines) + "\n"

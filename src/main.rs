@@ -12,13 +12,6 @@ use s3seal::kms::KeyState;
 use s3seal::state::AppState;
 use s3seal::tools::cli::ToolCommand;
 
-/// mimalloc instead of glibc's malloc: a request allocates many small,
-/// short-lived buffers (headers, XML, JSON, audit events), and glibc's
-/// malloc/free took ~14% of s3seal's CPU on small requests
-/// (docs/benchmarks.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "s3seal",

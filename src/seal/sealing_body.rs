@@ -61,7 +61,7 @@ impl SealedChecksum {
 }
 
 /// The most sealed bytes held back to go out in one frame.
-const MAX_BATCH: usize = 1024 * 1024;
+const MAX_BATCH: usize = 256 * 1024;
 
 pub struct SealingBody<B> {
     inner: B,
