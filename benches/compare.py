@@ -337,12 +337,15 @@ def main():
         peak_rss = max(r["s3seal_peak_rss_mib"] or 0 for r in results)
     finally:
         stack.stop()
+        # The stores' data (several GiB per run) is not needed afterwards.
+        for data in ("garage", "s3seal"):
+            shutil.rmtree(workdir / data, ignore_errors=True)
 
     summary = summarise(plan, names, results, kms, idle_rss, peak_rss)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     machine = machine_info(args.s3seal)
-    document = {"machine": machine, "command": args.command_line, "arguments": vars(args),
+    document = {"machine": machine, "command": args.command_line.strip(), "arguments": vars(args),
                 "summary": summary, "runs": results, "kms_runs": kms}
     out.with_suffix(".json").write_text(json.dumps(document, indent=1) + "\n")
     out.with_suffix(".md").write_text(markdown(document))
