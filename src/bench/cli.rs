@@ -15,8 +15,6 @@ use super::kms_ops::KmsBench;
 use super::plan::{Operation, PayloadSigning, Workload};
 use super::report::BenchReport;
 use super::s3_ops::S3Bench;
-use crate::auth::Secret;
-use crate::config::UpstreamConfig;
 use crate::tools::Connection;
 use crate::tools::client::S3Client;
 
@@ -149,19 +147,22 @@ impl BenchArgs {
         Ok(BenchReport::new(&self.endpoint_url, workload, tally))
     }
 
+    fn connection(&self) -> Connection {
+        Connection {
+            endpoint_url: self.endpoint_url.clone(),
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+            region: self.region.clone(),
+        }
+    }
+
     async fn bench_s3(
         &self,
         workload: Workload,
         stop: super::driver::StopAt,
     ) -> Result<Tally, String> {
         let bucket = self.bucket.clone().ok_or("--bucket is required")?;
-        let connection = Connection {
-            endpoint_url: self.endpoint_url.clone(),
-            access_key_id: self.access_key_id.clone(),
-            secret_access_key: self.secret_access_key.clone(),
-            region: self.region.clone(),
-        };
-        let client = S3Client::new(&connection).map_err(|e| e.to_string())?;
+        let client = S3Client::new(&self.connection()).map_err(|e| e.to_string())?;
         let bench = Arc::new(S3Bench {
             client,
             bucket,
@@ -182,15 +183,7 @@ impl BenchArgs {
 
     async fn bench_kms(&self, stop: super::driver::StopAt) -> Result<Tally, String> {
         let key_id = self.key_id.clone().ok_or("--key-id is required")?;
-        let config = UpstreamConfig {
-            url: self.endpoint_url.clone(),
-            region: self.region.clone(),
-            access_key_id: self.access_key_id.clone(),
-            secret_access_key: Secret::new(self.secret_access_key.clone()),
-            path_style: true,
-            connect_timeout_seconds: 10,
-            ca_bundle: None,
-        };
+        let config = self.connection().client_config();
         let mut bench = KmsBench::new(&config, key_id, self.concurrency)?;
         if self.operation == Operation::KmsDecrypt {
             bench

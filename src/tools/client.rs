@@ -10,9 +10,7 @@ use serde::Deserialize;
 use sha2::Digest;
 
 use super::{Connection, ToolError};
-use crate::auth::Secret;
 use crate::body::{self, ProxyBody};
-use crate::config::UpstreamConfig;
 use crate::s3::xml::{CompleteMultipartUpload, CompletedPart, parse_xml};
 use crate::upstream::{UpstreamClient, UpstreamPayload, UpstreamRequest};
 
@@ -125,16 +123,7 @@ impl ObjectHead {
 
 impl S3Client {
     pub fn new(connection: &Connection) -> Result<Self, ToolError> {
-        let config = UpstreamConfig {
-            url: connection.endpoint_url.clone(),
-            region: connection.region.clone(),
-            access_key_id: connection.access_key_id.clone(),
-            secret_access_key: Secret::new(connection.secret_access_key.clone()),
-            path_style: true,
-            connect_timeout_seconds: 10,
-            ca_bundle: None,
-        };
-        let inner = UpstreamClient::new(&config).map_err(ToolError::Usage)?;
+        let inner = UpstreamClient::new(&connection.client_config()).map_err(ToolError::Usage)?;
         Ok(S3Client { inner })
     }
 

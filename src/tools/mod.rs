@@ -76,3 +76,18 @@ pub struct Connection {
     pub secret_access_key: String,
     pub region: String,
 }
+
+impl Connection {
+    /// The settings of a SigV4 client for this endpoint (path-style).
+    pub fn client_config(&self) -> crate::config::UpstreamConfig {
+        crate::config::UpstreamConfig {
+            url: self.endpoint_url.clone(),
+            region: self.region.clone(),
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: crate::auth::Secret::new(self.secret_access_key.clone()),
+            path_style: true,
+            connect_timeout_seconds: 10,
+            ca_bundle: None,
+        }
+    }
+}
