@@ -12,16 +12,21 @@ ensure_garage() {
   cargo install --locked garage --version "$GARAGE_VERSION" >&2
 }
 
-# Installs the aws CLI and boto3 (pinned in scripts/requirements-test.txt) unless present.
+# Installs Debian package $1 (with sudo unless root), updating the package
+# lists first if the install fails on stale ones.
+apt_install() {
+  echo ">> installing $1" >&2
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get install -y "$1" >&2 || { $sudo apt-get update >&2 && $sudo apt-get install -y "$1" >&2; }
+}
+
 # SoftHSM2 (a software PKCS#11 token, from Debian) for the HSM root-of-trust tests.
 ensure_softhsm() {
   if [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null 2>&1; then
     return 0
   fi
-  echo ">> installing softhsm2" >&2
-  local sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get install -y softhsm2 >&2 || { $sudo apt-get update >&2 && $sudo apt-get install -y softhsm2 >&2; }
+  apt_install softhsm2
 }
 
 # PostgreSQL (Debian's package; 15 on bookworm) for the shared-store tests.
@@ -29,10 +34,7 @@ ensure_postgres() {
   if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     return 0
   fi
-  echo ">> installing postgresql" >&2
-  local sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get install -y postgresql >&2 || { $sudo apt-get update >&2 && $sudo apt-get install -y postgresql >&2; }
+  apt_install postgresql
 }
 
 # nginx (Debian's package) as the plain reverse proxy of scripts/bench-compare.
@@ -40,12 +42,10 @@ ensure_nginx() {
   if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then
     return 0
   fi
-  echo ">> installing nginx" >&2
-  local sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get install -y nginx >&2 || { $sudo apt-get update >&2 && $sudo apt-get install -y nginx >&2; }
+  apt_install nginx
 }
 
+# Installs the aws CLI and boto3 (pinned in scripts/requirements-test.txt) unless present.
 ensure_aws_clients() {
   local here
   here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
