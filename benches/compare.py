@@ -31,7 +31,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-MIB = 1024 * 1024
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
