@@ -57,6 +57,25 @@ ensure_aws_clients() {
   hash -r
 }
 
+# cargo-fuzz (crates.io) and a toolchain that takes its sanitizer flags: the
+# nightly toolchain if rustup has one, else the stable one with
+# RUSTC_BOOTSTRAP=1 (what the flags need; no toolchain is downloaded).
+# Sets FUZZ_CARGO to the cargo command to run `fuzz` with.
+ensure_cargo_fuzz() {
+  export PATH="$HOME/.cargo/bin:$PATH"
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo ">> installing cargo-fuzz" >&2
+    cargo install --locked cargo-fuzz >&2
+  fi
+  if cargo +nightly --version >/dev/null 2>&1; then
+    FUZZ_CARGO=(cargo +nightly)
+  else
+    echo ">> no nightly toolchain: fuzzing with stable and RUSTC_BOOTSTRAP=1" >&2
+    export RUSTC_BOOTSTRAP=1
+    FUZZ_CARGO=(cargo)
+  fi
+}
+
 # Prints a free TCP port on 127.0.0.1.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

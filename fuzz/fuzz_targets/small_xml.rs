@@ -1,6 +1,6 @@
 //! Untrusted input: small XML documents s3seal reads — upstream error bodies
 //! and results, clients' CreateBucketConfiguration, CompleteMultipartUpload
-//! and ObjectEncryption bodies.
+//! DeleteObjects (round trip) and ObjectEncryption bodies.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use s3seal::s3::{bucket, upstream_response, xml};
@@ -13,6 +13,12 @@ fuzz_target!(|data: &[u8]| {
         let body = complete.upstream_body().expect("serialisable");
         let again = xml::CompleteMultipartUpload::parse(body.as_bytes()).expect("re-parses");
         assert_eq!(again, complete);
+    }
+    if let Ok(delete) = xml::parse_xml::<xml::DeleteRequest>(data) {
+        // The upstream deletes exactly the keys s3seal authorised.
+        let body = delete.upstream_body().expect("serialisable");
+        let again = xml::parse_xml::<xml::DeleteRequest>(body.as_bytes()).expect("re-parses");
+        assert_eq!(again, delete);
     }
     let _ = xml::ObjectEncryption::parse(data);
     let _ = xml::parse_upstream::<xml::InitiateMultipartUploadResult>(data, "x");

@@ -64,6 +64,16 @@ async fn delete_objects(
             format!("The XML you provided was not well-formed or did not validate against our published schema: {e}"),
         )
     })?;
+    // S3's limits: at least one key, at most 1000.
+    if request.objects.is_empty() || request.objects.len() > MAX_DELETE_KEYS {
+        return Err(S3Error::new(
+            S3ErrorCode::MalformedXML,
+            format!(
+                "a DeleteObjects request names 1 to {MAX_DELETE_KEYS} keys; this one names {}",
+                request.objects.len()
+            ),
+        ));
+    }
     for object in &request.objects {
         let action = if object.version_id.is_some() {
             "s3:DeleteObjectVersion"
@@ -73,11 +83,41 @@ async fn delete_objects(
         super::access::authorize_object_action(state, ctx, &parts.headers, action, &object.key)?;
     }
     let bucket = ctx.s3.bucket.clone().unwrap_or_default();
-    let response = send(state, ctx, parts, bytes).await?;
+    let response = send_rewritten_delete(state, ctx, parts, &request).await?;
     if !response.status().is_success() {
         return upstream_response::relay(response).await;
     }
     forget_deleted(state, &bucket, response).await
+}
+
+/// Sends the DeleteObjects body s3seal wrote from the keys it authorised,
+/// with a Content-MD5 of that body (S3 requires one; the client's digests
+/// describe the client's document, not this one).
+async fn send_rewritten_delete(
+    state: &AppState,
+    ctx: &RequestContext,
+    mut parts: http::request::Parts,
+    request: &super::xml::DeleteRequest,
+) -> Result<Response<Incoming>, S3Error> {
+    let body = Bytes::from(request.upstream_body()?);
+    let headers = &mut parts.headers;
+    headers.remove("content-md5");
+    headers.remove("x-amz-sdk-checksum-algorithm");
+    let checksum_headers: Vec<_> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with("x-amz-checksum-"))
+        .cloned()
+        .collect();
+    for name in checksum_headers {
+        headers.remove(name);
+    }
+    use base64::Engine as _;
+    let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&body));
+    headers.insert(
+        "content-md5",
+        HeaderValue::from_str(&md5).map_err(|e| S3Error::internal(e.to_string()))?,
+    );
+    send(state, ctx, parts, body).await
 }
 
 /// Relays a DeleteObjects result, dropping the index entries of the deleted keys.
@@ -101,6 +141,9 @@ async fn forget_deleted(
         .insert(http::header::CONTENT_LENGTH, HeaderValue::from(xml.len()));
     Ok(out)
 }
+
+/// The most keys one DeleteObjects request may name (S3's limit).
+const MAX_DELETE_KEYS: usize = 1000;
 
 /// A DeleteObjects result lists at most 1000 keys of at most 1 KiB each.
 const MAX_DELETE_RESULT: usize = 4 * 1024 * 1024;

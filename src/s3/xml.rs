@@ -200,18 +200,46 @@ pub struct ListedPart {
 }
 
 /// A client's DeleteObjects body (the keys; s3seal authorises each).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct DeleteRequest {
+    #[serde(rename = "Quiet", default)]
+    pub quiet: bool,
     #[serde(rename = "Object", default)]
     pub objects: Vec<DeleteRequestObject>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct DeleteRequestObject {
     #[serde(rename = "Key")]
     pub key: String,
-    #[serde(rename = "VersionId")]
+    #[serde(rename = "VersionId", skip_serializing_if = "Option::is_none")]
     pub version_id: Option<String>,
+}
+
+impl DeleteRequest {
+    /// The body sent upstream, written from what s3seal parsed and
+    /// authorised: the upstream deletes exactly those keys, whatever its own
+    /// XML parser would have made of the client's document (duplicate or
+    /// unknown elements, comments, entities).
+    pub fn upstream_body(&self) -> Result<String, S3Error> {
+        #[derive(Serialize)]
+        #[serde(rename = "Delete")]
+        struct Body<'a> {
+            #[serde(rename = "@xmlns")]
+            xmlns: &'static str,
+            #[serde(rename = "Quiet")]
+            quiet: bool,
+            #[serde(rename = "Object")]
+            objects: &'a [DeleteRequestObject],
+        }
+        quick_xml::se::to_string(&Body {
+            xmlns: S3_NAMESPACE,
+            quiet: self.quiet,
+            objects: &self.objects,
+        })
+        .map(with_line_ends_as_references)
+        .map_err(|e| S3Error::internal(format!("cannot write a DeleteObjects body: {e}")))
+    }
 }
 
 /// The upstream's answer to DeleteObjects (only what s3seal needs from it).
@@ -337,7 +365,39 @@ pub fn parse_xml<T: serde::de::DeserializeOwned>(xml: &[u8]) -> Result<T, quick_
 fn parse<T: serde::de::DeserializeOwned>(xml: &[u8]) -> Result<T, quick_xml::DeError> {
     let text = std::str::from_utf8(xml)
         .map_err(|e| quick_xml::DeError::Custom(format!("not UTF-8: {e}")))?;
-    quick_xml::de::from_str(text)
+    quick_xml::de::from_str(&as_xml10_line_ends(text))
+}
+
+/// Characters XML 1.1 reads as line ends but XML 1.0 (S3's) keeps as they are.
+const XML11_ONLY_LINE_ENDS: [(char, &str); 2] = [('\u{85}', "&#133;"), ('\u{2028}', "&#8232;")];
+
+/// quick-xml's deserializer normalises line ends as XML 1.1 does, which
+/// would turn U+0085 and U+2028 in a key into `\n`; as character references
+/// they survive, as XML 1.0 keeps them. (Inside a CDATA section a reference
+/// is not expanded; S3 clients do not write keys there.)
+fn as_xml10_line_ends(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['\u{85}', '\u{2028}']) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = text.to_string();
+    for (ch, reference) in XML11_ONLY_LINE_ENDS {
+        out = out.replace(ch, reference);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Text written into a request document as character references where a
+/// parser would otherwise normalise it (`\r` and the XML 1.1 line ends), so
+/// the upstream reads the exact string s3seal wrote.
+fn with_line_ends_as_references(xml: String) -> String {
+    if !xml.contains(['\r', '\u{85}', '\u{2028}']) {
+        return xml;
+    }
+    let mut out = xml.replace('\r', "&#13;");
+    for (ch, reference) in XML11_ONLY_LINE_ENDS {
+        out = out.replace(ch, reference);
+    }
+    out
 }
 
 /// Serializes a response document, with the XML declaration.
@@ -374,6 +434,38 @@ mod tests {
         let declared: Vec<_> = parsed.parts[0].declared_checksums().collect();
         assert_eq!(declared, vec![(ChecksumAlgorithm::Crc32, "AAAA")]);
         assert_eq!(parsed.parts[1].declared_checksums().count(), 0);
+    }
+
+    #[test]
+    fn delete_body_is_rewritten_from_the_authorised_keys() {
+        let xml = br#"<?xml version="1.0"?><Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Quiet>true</Quiet><!-- x --><Object><Key> a &amp; &lt;b&gt; </Key></Object><Object><Key>../c</Key><VersionId>v1</VersionId><Extra>1</Extra></Object></Delete>"#;
+        let parsed: DeleteRequest = parse_xml(xml).unwrap();
+        assert!(parsed.quiet);
+        assert_eq!(parsed.objects[0].key, " a & <b> ");
+        assert_eq!(parsed.objects[1].version_id.as_deref(), Some("v1"));
+        let out = parsed.upstream_body().unwrap();
+        assert!(!out.contains("Extra") && !out.contains("<!--"), "{out}");
+        let again: DeleteRequest = parse_xml(out.as_bytes()).unwrap();
+        assert_eq!(again, parsed);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn delete_body_round_trips(
+            keys in proptest::collection::vec(("[ -~\\r\\n\\t\\u{85}\\u{a0}-\\u{2fff}]{1,40}", proptest::option::of("[A-Za-z0-9._-]{1,20}")), 1..20),
+            quiet: bool,
+        ) {
+            let request = DeleteRequest {
+                quiet,
+                objects: keys
+                    .into_iter()
+                    .map(|(key, version_id)| DeleteRequestObject { key, version_id })
+                    .collect(),
+            };
+            let body = request.upstream_body().unwrap();
+            let again: DeleteRequest = parse_xml(body.as_bytes()).unwrap();
+            proptest::prop_assert_eq!(again, request);
+        }
     }
 
     #[test]
