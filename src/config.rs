@@ -18,8 +18,8 @@ use serde::Deserialize;
 use crate::auth::{ClientCredential, Secret};
 
 /// The sections of the file; the first `_` of an env key after the prefix separates section and key.
-const SECTIONS: [&str; 8] = [
-    "server", "tls", "upstream", "store", "kms", "auth", "log", "audit",
+const SECTIONS: [&str; 9] = [
+    "server", "tls", "upstream", "store", "kms", "auth", "log", "audit", "limits",
 ];
 /// Tables inside a section, matched before the sections: `S3SEAL_KMS_EXTERNAL_REGION`
 /// is `kms.external.region`, not `kms.external_region`.
@@ -42,6 +42,8 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub audit: AuditConfig,
+    #[serde(default)]
+    pub limits: crate::limits::LimitsConfig,
 }
 
 /// Deserializes a string that may arrive as a number: the environment provider
@@ -495,6 +497,9 @@ impl Config {
             return invalid("upstream.url has no host");
         }
         self.validate_tls()?;
+        if let Some(problem) = self.limits.problem() {
+            return Err(ConfigError::Invalid(problem));
+        }
         if self.store.backend == StoreBackendKind::Postgres {
             if self.store.postgres_url.is_none() {
                 return invalid(

@@ -60,8 +60,10 @@ pub enum S3ErrorCode {
     NoSuchUpload,
     NotImplemented,
     PreconditionFailed,
+    RequestHeaderSectionTooLarge,
     RequestIsNotMultiPartContent,
     RequestTimeTooSkewed,
+    RequestTimeout,
     ServiceUnavailable,
     SignatureDoesNotMatch,
     SlowDown,
@@ -109,8 +111,10 @@ impl S3ErrorCode {
             NoSuchUpload => "NoSuchUpload",
             PreconditionFailed => "PreconditionFailed",
             NotImplemented => "NotImplemented",
+            RequestHeaderSectionTooLarge => "RequestHeaderSectionTooLarge",
             RequestIsNotMultiPartContent => "RequestIsNotMultiPartContent",
             RequestTimeTooSkewed => "RequestTimeTooSkewed",
+            RequestTimeout => "RequestTimeout",
             ServiceUnavailable => "ServiceUnavailable",
             SignatureDoesNotMatch => "SignatureDoesNotMatch",
             SlowDown => "SlowDown",
@@ -156,7 +160,9 @@ impl S3ErrorCode {
             | MalformedXML
             | MaxPostPreDataLengthExceeded
             | MissingSecurityHeader
+            | RequestHeaderSectionTooLarge
             | RequestIsNotMultiPartContent
+            | RequestTimeout
             | XAmzContentSHA256Mismatch => StatusCode::BAD_REQUEST,
         }
     }

@@ -10,6 +10,7 @@
 //! | step | module |
 //! |---|---|
 //! | accept, terminate TLS, request id, graceful shutdown | [`server`] |
+//! | limits against abuse: connections, header size, timeouts, request rates | [`limits`] |
 //! | verify the SigV4 signature | [`auth`] |
 //! | resolve the S3 operation, dispatch to its handler family | [`s3::route`], [`s3`] |
 //! | verify body digests as it streams | [`integrity`] |
@@ -32,6 +33,7 @@ pub mod config;
 pub mod error;
 pub mod integrity;
 pub mod kms;
+pub mod limits;
 pub mod metrics;
 pub mod policy;
 pub mod s3;

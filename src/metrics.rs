@@ -30,6 +30,7 @@ pub struct Metrics {
     upstream_requests: IntCounterVec,
     upstream_seconds: HistogramVec,
     active_connections: IntGauge,
+    shed_connections: IntCounterVec,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -105,6 +106,11 @@ impl Metrics {
                 &["method"],
             ),
             active_connections,
+            shed_connections: counter_vec(
+                "s3seal_shed_connections_total",
+                "Connections refused past limits.max_connections, by how (answered 503 SlowDown, or closed unanswered).",
+                &["how"],
+            ),
             registry,
         }
     }
@@ -158,6 +164,16 @@ pub fn upstream_request(method: &str, outcome: &str, elapsed: Duration) {
     m.upstream_seconds
         .with_label_values(&[method])
         .observe(elapsed.as_secs_f64());
+}
+
+/// A connection past `limits.max_connections` answered `503 SlowDown`.
+pub fn connection_answered_slow_down() {
+    METRICS.shed_connections.with_label_values(&["slow_down"]).inc();
+}
+
+/// A connection closed unanswered: too many were being shed already.
+pub fn connection_shed() {
+    METRICS.shed_connections.with_label_values(&["closed"]).inc();
 }
 
 /// Counts a connection as open until the guard drops.

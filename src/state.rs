@@ -30,6 +30,8 @@ pub struct AppState {
     pub audit: AuditLog,
     /// Multi-Region keys' peer deployments (see [`crate::kms::replication`]).
     pub replication: Replicator,
+    /// `[limits]`: each principal's request rate.
+    pub rate_limits: crate::limits::PrincipalRateLimiter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +108,7 @@ impl AppState {
             .map_err(StartupError)?;
         let replication = Replicator::new(&config.kms.peer_regions).map_err(StartupError)?;
         Ok(AppState {
+            rate_limits: crate::limits::PrincipalRateLimiter::new(&config.limits),
             replication,
             config,
             auth,

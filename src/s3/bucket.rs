@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use http::{HeaderValue, Response};
-use hyper::body::Incoming;
+use crate::body::ClientBody;
 
 use super::RequestContext;
 use super::passthrough::{exchange, read_small_body, send};
@@ -20,7 +20,7 @@ pub async fn create_bucket(
     state: &AppState,
     ctx: &RequestContext,
     parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let bytes = read_small_body(&parts, ctx, body).await?;
     let region = &state.config.server.region;
@@ -51,7 +51,7 @@ pub async fn get_bucket_location(
     state: &AppState,
     ctx: &RequestContext,
     parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let response = exchange(state, ctx, parts, body).await?;
     if !response.status().is_success() {

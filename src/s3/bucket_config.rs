@@ -5,7 +5,7 @@
 //! They live in s3seal's store, never on the upstream.
 
 use http::{HeaderValue, Method, Response, StatusCode};
-use hyper::body::Incoming;
+use crate::body::ClientBody;
 use serde::{Deserialize, Serialize};
 
 use super::RequestContext;
@@ -86,7 +86,7 @@ pub async fn handle(
     state: &AppState,
     ctx: &RequestContext,
     parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
     subresource: &str,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let bucket = ctx
@@ -152,7 +152,7 @@ async fn put_policy(
     ctx: &RequestContext,
     bucket: &str,
     parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let bytes = read_small_body(&parts, ctx, body).await?;
     if bytes.len() > MAX_POLICY_LEN {
@@ -276,7 +276,7 @@ async fn put_encryption(
     ctx: &RequestContext,
     bucket: &str,
     parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let bytes = read_small_body(&parts, ctx, body).await?;
     let config: EncryptionConfiguration = super::xml::parse_xml(&bytes).map_err(|e| {

@@ -12,6 +12,7 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use hyper::body::Incoming;
+use crate::body::ClientBody;
 
 use super::RequestContext;
 use super::checksums::PartChecksum;
@@ -204,7 +205,7 @@ pub async fn copy_object(
     state: &AppState,
     ctx: &RequestContext,
     parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let (bucket, key) = ctx.bucket_and_key()?;
     let source = CopySource::from_request(&parts.headers)?;
@@ -555,7 +556,7 @@ pub async fn upload_part_copy(
     state: &AppState,
     ctx: &RequestContext,
     parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let (bucket, key) = ctx.bucket_and_key()?;
     let part_number = part_number(ctx)?;
@@ -670,7 +671,7 @@ pub async fn update_object_encryption(
     state: &AppState,
     ctx: &RequestContext,
     parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let (bucket, key) = ctx.bucket_and_key()?;
     let xml_body = read_small_body(&parts, ctx, body).await?;

@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response};
-use hyper::body::Incoming;
+use crate::body::ClientBody;
 use quick_xml::events::{BytesText, Event};
 
 use super::RequestContext;
@@ -31,7 +31,7 @@ pub async fn list(
     state: &AppState,
     ctx: &RequestContext,
     parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let response = exchange(state, ctx, parts, body).await?;
     if !response.status().is_success() {

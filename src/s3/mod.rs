@@ -49,7 +49,7 @@ pub mod write_conditions;
 pub mod xml;
 
 use http::Response;
-use hyper::body::Incoming;
+use crate::body::ClientBody;
 
 use crate::auth::{AuthMethod, PayloadHash, Principal};
 use crate::body::ProxyBody;
@@ -69,7 +69,7 @@ impl RequestContext {
 
     /// An object upload's body as plaintext bytes: aws-chunked framing is
     /// decoded (and every chunk signature verified) on the way.
-    pub fn object_body(&self, body: Incoming, failure: &crate::body::FailureSlot) -> ProxyBody {
+    pub fn object_body(&self, body: ClientBody, failure: &crate::body::FailureSlot) -> ProxyBody {
         match &self.payload {
             PayloadHash::Streaming(_) => {
                 crate::body::boxed(crate::integrity::aws_chunked::AwsChunkedBody::new(
@@ -117,7 +117,7 @@ pub async fn handle(
     state: &AppState,
     ctx: &RequestContext,
     parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     use route::Operation::*;
     access::authorize(state, ctx, &parts.headers).await?;

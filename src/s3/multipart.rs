@@ -14,7 +14,7 @@
 //! - ListParts reports plaintext part sizes; AbortMultipartUpload forgets the record.
 
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
-use hyper::body::Incoming;
+use crate::body::ClientBody;
 use serde::{Deserialize, Serialize};
 
 use super::RequestContext;
@@ -128,7 +128,7 @@ pub async fn create(
     state: &AppState,
     ctx: &RequestContext,
     parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let (bucket, key) = ctx.bucket_and_key()?;
     let sse = object_put::upload_encryption(state, bucket, &parts.headers)?;
@@ -183,7 +183,7 @@ pub async fn upload_part(
     state: &AppState,
     ctx: &RequestContext,
     parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let (bucket, key) = ctx.bucket_and_key()?;
     let part_number = part_number(ctx)?;
@@ -341,7 +341,7 @@ pub async fn complete(
     state: &AppState,
     ctx: &RequestContext,
     parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let (bucket, key) = ctx.bucket_and_key()?;
     let (upload_id, record) = UploadRecord::load(state, ctx)?;
@@ -591,7 +591,7 @@ pub async fn abort(
     state: &AppState,
     ctx: &RequestContext,
     parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let upload_id = ctx
         .s3
@@ -624,7 +624,7 @@ pub async fn list_parts(
     state: &AppState,
     ctx: &RequestContext,
     parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let ours = UploadRecord::load(state, ctx).ok();
     let response = exchange(state, ctx, parts, body).await?;

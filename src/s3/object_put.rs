@@ -7,6 +7,7 @@
 
 use http::{HeaderValue, Method, Response, StatusCode};
 use hyper::body::Incoming;
+use crate::body::ClientBody;
 
 use super::RequestContext;
 use super::checksums::ObjectChecksum;
@@ -32,7 +33,7 @@ pub async fn put_object(
     state: &AppState,
     ctx: &RequestContext,
     parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let (bucket, key) = ctx.bucket_and_key()?;
     let sse = upload_encryption(state, bucket, &parts.headers)?;

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
+use crate::body::ClientBody;
 use sha2::{Digest, Sha256};
 
 use super::RequestContext;
@@ -28,7 +29,7 @@ pub async fn forward(
     state: &AppState,
     ctx: &RequestContext,
     parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     if ctx.s3.operation == super::route::Operation::DeleteObjects {
         return delete_objects(state, ctx, parts, body).await;
@@ -55,7 +56,7 @@ async fn delete_objects(
     state: &AppState,
     ctx: &RequestContext,
     parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let bytes = read_small_body(&parts, ctx, body).await?;
     let request: super::xml::DeleteRequest = super::xml::parse_xml(&bytes).map_err(|e| {
@@ -153,7 +154,7 @@ pub async fn exchange(
     state: &AppState,
     ctx: &RequestContext,
     parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
 ) -> Result<Response<Incoming>, S3Error> {
     let bytes = read_small_body(&parts, ctx, body).await?;
     send(state, ctx, parts, bytes).await
@@ -163,7 +164,7 @@ pub async fn exchange(
 pub async fn read_small_body(
     parts: &http::request::Parts,
     ctx: &RequestContext,
-    body: Incoming,
+    body: ClientBody,
 ) -> Result<Bytes, S3Error> {
     read_verified_body(parts, &ctx.payload, body, MAX_PASSTHROUGH_BODY, true).await
 }
@@ -173,7 +174,7 @@ pub async fn read_small_body(
 pub async fn read_completion_body(
     parts: &http::request::Parts,
     ctx: &RequestContext,
-    body: Incoming,
+    body: ClientBody,
 ) -> Result<Bytes, S3Error> {
     read_verified_body(parts, &ctx.payload, body, MAX_PASSTHROUGH_BODY, false).await
 }
@@ -184,7 +185,7 @@ pub async fn read_completion_body(
 pub async fn read_verified_body(
     parts: &http::request::Parts,
     payload: &crate::auth::PayloadHash,
-    body: Incoming,
+    body: ClientBody,
     limit: usize,
     checksum_is_the_bodys: bool,
 ) -> Result<Bytes, S3Error> {

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use crate::body::ClientBody;
 
 /// At most this much of a rejected body is read before answering.
 const DRAIN_LIMIT: u64 = 4 * 1024 * 1024;
@@ -54,7 +54,7 @@ pub fn must_close(expected_continue: bool, empty_body: bool, status: StatusCode)
 /// Reads and drops what is left of a rejected request's body, up to
 /// [`DRAIN_LIMIT`] bytes and [`DRAIN_TIME`]; a larger or slower body is left
 /// for the connection's close.
-pub async fn drain_rejected_body(mut body: Incoming) {
+pub async fn drain_rejected_body(mut body: ClientBody) {
     let drain = async {
         let mut read = 0u64;
         while read <= DRAIN_LIMIT {

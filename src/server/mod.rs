@@ -18,6 +18,7 @@ pub mod expect_continue;
 pub mod lingering_close;
 pub mod request_id;
 pub mod service;
+mod shed;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -33,11 +34,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use self::service::{ConnectionInfo, S3Service};
+use crate::limits::{ConnectionGate, ConnectionPermit};
 use self::tls::{ServedCertificate, ServerTlsError};
 use crate::state::AppState;
-
-/// A client that sends no request head within this time is disconnected.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A client that does not complete its TLS handshake within this time is
 /// disconnected (the handshake runs before the header timeout starts).
@@ -79,7 +78,10 @@ pub async fn run(state: Arc<AppState>) -> Result<(), ServerError> {
         shutdown_signal().await;
         let _ = stop.send(true);
     });
+    // One budget of connections for every client listener together.
+    let gate = ConnectionGate::new(state.config.limits.max_connections);
     let served = listeners.into_iter().map(|listener| {
+        let gate = (listener.scope != Scope::Admin).then(|| gate.clone());
         let mut stopped = stopped.clone();
         let shutdown = async move {
             let _ = stopped.wait_for(|stop| *stop).await;
@@ -89,6 +91,7 @@ pub async fn run(state: Arc<AppState>) -> Result<(), ServerError> {
             state.clone(),
             listener.scope,
             listener.tls,
+            gate,
             shutdown,
         )
     });
@@ -252,12 +255,13 @@ fn s3seal_now() -> i64 {
 }
 
 /// Serves on `listener` until `shutdown` completes, over TLS when `tls` is
-/// given (exposed for tests).
-pub async fn serve(
+/// given, admitting connections through `gate` when given.
+async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     scope: Scope,
     tls: Option<TlsAcceptor>,
+    gate: Option<ConnectionGate>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let local: SocketAddr = listener.local_addr()?;
@@ -265,11 +269,16 @@ pub async fn serve(
     tracing::info!(address = %local, protocol, serves = ?scope, upstream = %state.config.upstream.url, "s3seal listening");
     let grace = Duration::from_secs(state.config.server.shutdown_grace_seconds);
     let graceful = GracefulShutdown::new();
+    let limits = &state.config.limits;
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(limits.header_read_timeout())
+        // A hard stop far above limits.max_header_count, which the service
+        // checks to answer with S3's error rather than hyper's bare 431.
+        .max_headers(limits.max_header_count.saturating_mul(2).max(100))
         .keep_alive(true);
+    let shed = shed::service();
     let service = service::build(state, scope);
     tokio::pin!(shutdown);
     loop {
@@ -284,11 +293,21 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                let (service, permit) = match gate.as_ref().map(ConnectionGate::admit) {
+                    None => (service.clone(), None),
+                    Some(ConnectionPermit::Serve(permit)) => (service.clone(), Some(permit)),
+                    Some(ConnectionPermit::Shed(permit)) => (shed.clone(), Some(permit)),
+                    Some(ConnectionPermit::Drop) => {
+                        crate::metrics::connection_shed();
+                        continue;
+                    }
+                };
                 let connection = Connection {
                     builder: builder.clone(),
-                    service: service.clone(),
+                    service,
                     watcher: graceful.watcher(),
                     peer,
+                    _permit: permit,
                 };
                 // The handshake runs in the connection's own task, so a slow
                 // client cannot hold up accepting others.
@@ -318,6 +337,8 @@ struct Connection {
     service: S3Service,
     watcher: Watcher,
     peer: SocketAddr,
+    /// Its place in `limits.max_connections`, given back when it closes.
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Connection {

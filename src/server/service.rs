@@ -15,7 +15,7 @@ use tower::util::BoxCloneService;
 
 use super::expect_continue;
 use super::request_id::{RequestId, RequestIdLayer};
-use crate::body::ProxyBody;
+use crate::body::{ClientBody, ProxyBody};
 use crate::error::S3Error;
 use crate::s3::{self, RequestContext, route};
 use crate::state::AppState;
@@ -46,9 +46,12 @@ pub enum Scope {
 }
 
 pub fn build(state: Arc<AppState>, scope: Scope) -> S3Service {
+    let body_idle_timeout = state.config.limits.body_idle_timeout();
     let service = ServiceBuilder::new().layer(RequestIdLayer).service_fn(
         move |request: Request<Incoming>| {
             let state = state.clone();
+            let request =
+                request.map(|body| crate::body::client_body(body, body_idle_timeout));
             async move {
                 let expected_continue = expect_continue::expects_continue(request.headers());
                 let empty_body = expect_continue::declares_empty_body(request.headers());
@@ -74,7 +77,7 @@ pub fn with_connection(service: S3Service, connection: ConnectionInfo) -> S3Serv
     ))
 }
 
-fn take_body(body: &mut Option<Incoming>) -> Result<Incoming, S3Error> {
+fn take_body(body: &mut Option<ClientBody>) -> Result<ClientBody, S3Error> {
     body.take()
         .ok_or_else(|| S3Error::internal("the request body was already taken"))
 }
@@ -98,7 +101,7 @@ fn virtual_host_bucket(parts: &http::request::Parts, domain: Option<&str>) -> Op
 async fn serve_request(
     state: &AppState,
     scope: Scope,
-    request: Request<Incoming>,
+    request: Request<ClientBody>,
 ) -> Response<ProxyBody> {
     let request_id = request
         .extensions()
@@ -110,6 +113,10 @@ async fn serve_request(
     let (parts, body) = request.into_parts();
     if scope == Scope::Admin {
         return super::admin::serve(state, &parts.method, parts.uri.path()).await;
+    }
+    if let Err(err) = crate::limits::check_request_head(&parts.headers, &state.config.limits) {
+        tracing::info!(request_id = %request_id, code = %err.code, message = %err.message, "request rejected");
+        return err.to_response(&resource, &request_id, is_head);
     }
     let connection = parts.extensions.get::<ConnectionInfo>().copied();
     let source_ip = connection.map(|c| c.peer.ip().to_string());
@@ -169,8 +176,17 @@ async fn serve_request(
             return s3::post_object::serve(state, client, s3, parts, body).await;
         }
         let auth = state.auth.authenticate(&parts, "s3", SystemTime::now())?;
-        let body = take_body(&mut unread_body)?;
         principal = Some(auth.principal.clone());
+        state
+            .rate_limits
+            .check(&auth.principal.name, &state.config.limits)
+            .map_err(|limited| {
+                S3Error::new(
+                    crate::error::S3ErrorCode::SlowDown,
+                    format!("Please reduce your request rate. ({limited})"),
+                )
+            })?;
+        let body = take_body(&mut unread_body)?;
         let ctx = RequestContext {
             source_ip,
             user_agent,

@@ -35,7 +35,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response};
-use hyper::body::Incoming;
+use crate::body::ClientBody;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -123,7 +123,7 @@ pub async fn serve(
     state: &AppState,
     request_id: &str,
     parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
     transport: Transport,
 ) -> Response<ProxyBody> {
     let operation = operation_name(&parts);
@@ -153,6 +153,12 @@ pub async fn serve(
             ));
         }
         identity = UserIdentity::user(&auth.principal, &state.config.server.account_id);
+        state
+            .rate_limits
+            .check(&auth.principal.name, &state.config.limits)
+            .map_err(|limited| {
+                ApiError::new("ThrottlingException", format!("Rate exceeded ({limited})"))
+            })?;
         let parsed = request.insert(KmsRequest::parse(&body)?);
         let ctx = ApiContext {
             kms: &state.kms,
@@ -314,7 +320,7 @@ fn auth_error(err: S3Error) -> ApiError {
     ApiError::new(kind, err.message)
 }
 
-async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
+async fn read_body(body: ClientBody) -> Result<Bytes, ApiError> {
     use http_body_util::{BodyExt, Limited};
     Limited::new(body, MAX_REQUEST_BODY)
         .collect()

@@ -31,7 +31,7 @@ use std::time::SystemTime;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Response};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use crate::body::ClientBody;
 
 use self::form::FormFields;
 use self::policy::PostPolicy;
@@ -79,7 +79,7 @@ pub async fn serve(
     client: Client<'_>,
     s3: S3Request,
     parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let boundary = form::boundary(parts.headers.get(http::header::CONTENT_TYPE))?;
     let content_length = request_length(&parts.headers)?;
@@ -266,7 +266,7 @@ fn tagging_header(document: &str) -> Result<String, S3Error> {
 
 /// The request body as the form reader takes it.
 fn request_stream(
-    body: Incoming,
+    body: ClientBody,
 ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, BoxError>> + Send + Unpin + 'static {
     futures_util::TryStreamExt::map_err(body.into_data_stream(), |err| -> BoxError {
         Box::new(err)

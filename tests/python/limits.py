@@ -1,0 +1,152 @@
+"""Clients that misbehave on purpose, for the [limits] tests; each prints a JSON result.
+
+  stalled-body BUCKET KEY  a signed PUT announcing 1000 bytes that sends 10, then
+                           stops: the answer s3seal gives once the body goes idle
+  slow-head                a request head sent in part, never finished: seconds
+                           until s3seal closes the connection
+  idle-keepalive           one complete request, then silence on the kept-alive
+                           connection: seconds until s3seal closes it
+  held-connections N BUCKET
+                           N connections opened and held silent, then one boto3
+                           request (503 SlowDown expected past the limit); then one
+                           held connection closed and the request tried again
+  burst N BUCKET           N ListObjectsV2 and N KMS ListKeys calls in a row, without
+                           retries: how many of each were throttled, how, and how
+                           long the calls took
+"""
+import hashlib
+import json
+import socket
+import sys
+import time
+import urllib.parse
+
+import boto3
+import botocore
+from botocore.config import Config
+
+import rawsign
+
+
+def address():
+    u = urllib.parse.urlparse(rawsign.env()[0])
+    return u.hostname, u.port, u.netloc
+
+
+def seconds_until_closed(sock, limit=60):
+    """Reads until the server closes; returns (seconds waited, bytes read)."""
+    start = time.monotonic()
+    sock.settimeout(limit)
+    got = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    except ConnectionResetError:
+        pass
+    return time.monotonic() - start, got
+
+
+def stalled_body(bucket, key):
+    host, port, netloc = address()
+    _, ak, sk, region = rawsign.env()
+    path = f"/{bucket}/{key}"
+    headers = {"host": netloc}
+    rawsign.sign("PUT", path, [], headers, "UNSIGNED-PAYLOAD", ak, sk, region)
+    headers["content-length"] = "1000"
+    sock = socket.create_connection((host, port), timeout=60)
+    head = f"PUT {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    sock.sendall(head.encode() + b"0123456789")
+    waited, answer = seconds_until_closed(sock)
+    status_line = answer.split(b"\r\n", 1)[0].decode(errors="replace")
+    body = answer.split(b"\r\n\r\n", 1)[-1].decode(errors="replace")
+    print(json.dumps({"seconds": waited, "status_line": status_line, "body": body}))
+
+
+def slow_head():
+    host, port, netloc = address()
+    sock = socket.create_connection((host, port))
+    sock.sendall(f"GET / HTTP/1.1\r\nhost: {netloc}\r\nx-amz-date: 2".encode())
+    waited, answer = seconds_until_closed(sock)
+    print(json.dumps({"seconds": waited, "answer": answer.decode(errors="replace")}))
+
+
+def idle_keepalive():
+    host, port, netloc = address()
+    sock = socket.create_connection((host, port))
+    sock.sendall(f"GET / HTTP/1.1\r\nhost: {netloc}\r\n\r\n".encode())
+    stream = sock.makefile("rb")
+    status = stream.readline().decode().strip()
+    length = 0
+    while True:
+        line = stream.readline().decode().strip()
+        if not line:
+            break
+        name, _, value = line.partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    stream.read(length)
+    waited, rest = seconds_until_closed(sock)
+    print(json.dumps({"first_status": status, "seconds": waited, "after": rest.decode(errors="replace")}))
+
+
+def boto(service):
+    endpoint, ak, sk, region = rawsign.env()
+    return boto3.client(service, endpoint_url=endpoint, aws_access_key_id=ak, aws_secret_access_key=sk,
+                        region_name=region,
+                        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1, "mode": "standard"}))
+
+
+def error_of(call):
+    try:
+        call()
+        return "ok"
+    except botocore.exceptions.ClientError as err:
+        return f"{err.response['ResponseMetadata']['HTTPStatusCode']} {err.response['Error']['Code']}"
+
+
+def held_connections(n, bucket):
+    host, port, _ = address()
+    held = [socket.create_connection((host, port)) for _ in range(n)]
+    time.sleep(0.5)
+    s3 = boto("s3")
+    over = error_of(lambda: s3.list_objects_v2(Bucket=bucket))
+    held.pop().close()
+    time.sleep(0.5)
+    s3 = boto("s3")
+    after_one_closed = error_of(lambda: s3.list_objects_v2(Bucket=bucket))
+    print(json.dumps({"over_the_limit": over, "after_one_closed": after_one_closed}))
+
+
+def burst(n, bucket):
+    s3, kms = boto("s3"), boto("kms")
+    outcomes = {"s3": {}, "kms": {}}
+    start = time.monotonic()
+    for _ in range(n):
+        for name, call in (("s3", lambda: s3.list_objects_v2(Bucket=bucket)), ("kms", kms.list_keys)):
+            outcome = error_of(call)
+            outcomes[name][outcome] = outcomes[name].get(outcome, 0) + 1
+    outcomes["seconds"] = time.monotonic() - start
+    print(json.dumps(outcomes))
+
+
+def main():
+    what, args = sys.argv[1], sys.argv[2:]
+    if what == "stalled-body":
+        stalled_body(*args)
+    elif what == "slow-head":
+        slow_head()
+    elif what == "idle-keepalive":
+        idle_keepalive()
+    elif what == "held-connections":
+        held_connections(int(args[0]), args[1])
+    elif what == "burst":
+        burst(int(args[0]), args[1])
+    else:
+        raise SystemExit(f"unknown scenario {what}")
+
+
+if __name__ == "__main__":
+    main()
