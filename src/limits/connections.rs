@@ -66,8 +66,10 @@ mod tests {
         assert!(shed.iter().all(|p| matches!(p, ConnectionPermit::Shed(_))));
         assert!(matches!(gate.admit(), ConnectionPermit::Drop));
         drop(a);
-        assert!(matches!(gate.admit(), ConnectionPermit::Serve(_)));
+        let c = gate.admit();
+        assert!(matches!(c, ConnectionPermit::Serve(_)));
         drop(shed);
         assert!(matches!(gate.admit(), ConnectionPermit::Shed(_)));
+        drop((b, c));
     }
 }
