@@ -50,7 +50,10 @@ fn upstream_down_gives_503_and_s3seal_recovers() {
     fails_with(&put, "ServiceUnavailable");
     let get = s3seal.get_file(&bucket, "before", &dir.path().join("got"));
     fails_with(&get, "ServiceUnavailable");
-    fails_with(&s3seal.aws(&["s3api", "list-objects-v2", "--bucket", &bucket]), "ServiceUnavailable");
+    fails_with(
+        &s3seal.aws(&["s3api", "list-objects-v2", "--bucket", &bucket]),
+        "ServiceUnavailable",
+    );
 
     relay.set_down(false);
     ok(&s3seal.put_file(&bucket, "during", &during, &[]));
@@ -76,7 +79,11 @@ fn upstream_dying_mid_put_stores_nothing_new() {
     relay.cut_after_sent(None);
 
     ok(&s3seal.get_file(&bucket, "obj", &dir.path().join("got")));
-    assert_eq!(read(&dir.path().join("got")), read(&v1), "the previous version is intact");
+    assert_eq!(
+        read(&dir.path().join("got")),
+        read(&v1),
+        "the previous version is intact"
+    );
     fails_with(&s3seal.head(&bucket, "new"), "404");
     fails_with(&upstream_head(&bucket, "new"), "404");
 }
@@ -94,14 +101,22 @@ fn upstream_dying_mid_get_is_never_a_complete_answer() {
     relay.cut_after_received(Some(2 * 1024 * 1024));
     let cut = scenario(&s3seal, &["get", &bucket, "obj"]);
     assert!(cut.get("error").is_some(), "a cut GET must fail: {cut}");
-    assert_ne!(cut["sha256"].as_str(), Some(sha256_hex(&data).as_str()), "{cut}");
+    assert_ne!(
+        cut["sha256"].as_str(),
+        Some(sha256_hex(&data).as_str()),
+        "{cut}"
+    );
     // The CLI (which retries cut downloads) fails too, rather than writing a short file.
     let out = s3seal.get_file(&bucket, "obj", &dir.path().join("cli"));
     assert!(!out.status.success(), "a cut download must not succeed");
 
     relay.cut_after_received(None);
     let whole = scenario(&s3seal, &["get", &bucket, "obj"]);
-    assert_eq!(whole["sha256"].as_str(), Some(sha256_hex(&data).as_str()), "{whole}");
+    assert_eq!(
+        whole["sha256"].as_str(),
+        Some(sha256_hex(&data).as_str()),
+        "{whole}"
+    );
 }
 
 /// Upstream multipart uploads in progress for `bucket`.
@@ -124,19 +139,54 @@ fn clients_disconnecting_mid_upload_leave_nothing_behind() {
     ok(&s3seal.put_file(&bucket, "obj", &v1, &[]));
 
     let mib = 1024 * 1024;
-    scenario(&s3seal, &["disconnect-put", &bucket, "obj", &(4 * mib).to_string(), &mib.to_string()]);
-    scenario(&s3seal, &["disconnect-put", &bucket, "fresh", &(4 * mib).to_string(), &mib.to_string()]);
+    scenario(
+        &s3seal,
+        &[
+            "disconnect-put",
+            &bucket,
+            "obj",
+            &(4 * mib).to_string(),
+            &mib.to_string(),
+        ],
+    );
+    scenario(
+        &s3seal,
+        &[
+            "disconnect-put",
+            &bucket,
+            "fresh",
+            &(4 * mib).to_string(),
+            &mib.to_string(),
+        ],
+    );
     // A browser POST past 5 MiB streams into an upstream multipart upload.
-    scenario(&s3seal, &["disconnect-post", &bucket, "posted", &(12 * mib).to_string(), &(7 * mib).to_string()]);
+    scenario(
+        &s3seal,
+        &[
+            "disconnect-post",
+            &bucket,
+            "posted",
+            &(12 * mib).to_string(),
+            &(7 * mib).to_string(),
+        ],
+    );
     std::thread::sleep(Duration::from_secs(2));
 
     ok(&s3seal.get_file(&bucket, "obj", &dir.path().join("got")));
-    assert_eq!(read(&dir.path().join("got")), read(&v1), "the previous version is intact");
+    assert_eq!(
+        read(&dir.path().join("got")),
+        read(&v1),
+        "the previous version is intact"
+    );
     for key in ["fresh", "posted"] {
         fails_with(&s3seal.head(&bucket, key), "404");
         fails_with(&upstream_head(&bucket, key), "404");
     }
-    assert_eq!(upstream_uploads(&bucket), Vec::<Value>::new(), "no upstream multipart upload is left");
+    assert_eq!(
+        upstream_uploads(&bucket),
+        Vec::<Value>::new(),
+        "no upstream multipart upload is left"
+    );
 }
 
 #[test]
@@ -169,8 +219,15 @@ fn kill_9_during_uploads_loses_nothing_acknowledged() {
             ..Default::default()
         });
         let verified = scenario(&s3seal, &["put-verify", ledger.to_str().unwrap(), &bucket]);
-        assert!(verified["checked"].as_u64().unwrap() >= target as u64, "round {round}: {verified}");
-        assert_eq!(verified["wrong"], serde_json::json!([]), "round {round}: {verified}");
+        assert!(
+            verified["checked"].as_u64().unwrap() >= target as u64,
+            "round {round}: {verified}"
+        );
+        assert_eq!(
+            verified["wrong"],
+            serde_json::json!([]),
+            "round {round}: {verified}"
+        );
     }
     // The audit log, cut three times, still verifies (against the store's
     // chain head, with s3seal stopped).
@@ -182,4 +239,156 @@ fn kill_9_during_uploads_loses_nothing_acknowledged() {
         .output()
         .unwrap();
     ok(&out);
+}
+
+/// A small tmpfs for s3seal's directory, so the test can fill it or make it
+/// read-only; unmounted when dropped.
+struct SmallDisk {
+    path: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> SmallDisk {
+        let path = std::env::temp_dir().join(format!("s3seal-disk-{}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .output()
+            .expect("running mount");
+        assert!(
+            out.status.success(),
+            "this test mounts a tmpfs to fill it (it needs root or CAP_SYS_ADMIN): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk { path }
+    }
+
+    fn remount(&self, mode: &str) {
+        let out = Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(&self.path)
+            .output()
+            .unwrap();
+        ok(&out);
+    }
+
+    /// Writes a filler file until the disk is full.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut filler = std::fs::File::create(self.path.join("filler")).unwrap();
+        let block = vec![0x5a; 64 * 1024];
+        while filler.write_all(&block).is_ok() {}
+        let _ = filler.sync_all();
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.path.join("filler")).unwrap();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).output();
+    }
+}
+
+fn create_key(s3seal: &S3seal) -> std::process::Output {
+    s3seal.aws(&["kms", "create-key", "--description", "on a small disk"])
+}
+
+fn encrypt_decrypt(s3seal: &S3seal, key_id: &str) {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let plaintext = temp_file(dir.path(), "plaintext", b"still decryptable");
+    let out = json(&s3seal.aws(&[
+        "kms",
+        "encrypt",
+        "--key-id",
+        key_id,
+        "--plaintext",
+        &format!("fileb://{}", plaintext.display()),
+    ]));
+    let blob = base64::engine::general_purpose::STANDARD
+        .decode(out["CiphertextBlob"].as_str().unwrap())
+        .unwrap();
+    let blob_file = temp_file(dir.path(), "blob", &blob);
+    let back = json(&s3seal.aws(&[
+        "kms",
+        "decrypt",
+        "--ciphertext-blob",
+        &format!("fileb://{}", blob_file.display()),
+    ]));
+    let expected = base64::engine::general_purpose::STANDARD.encode(b"still decryptable");
+    assert_eq!(back["Plaintext"], expected.as_str());
+}
+
+#[test]
+fn full_or_read_only_disk_gives_clear_errors_and_no_corruption() {
+    let disk = SmallDisk::mount("64m");
+    let dir = disk.path.join("s3seal");
+    let s3seal = S3seal::start_with(S3sealOptions {
+        dir: Some(dir.clone()),
+        ..Default::default()
+    });
+    let port = s3seal.port;
+    let bucket = make_bucket(&s3seal, "fault-disk");
+    let files = tempfile::tempdir().unwrap();
+    let before = temp_file(files.path(), "before", &test_data(300_000, 7));
+    ok(&s3seal.put_file(&bucket, "before", &before, &[]));
+    let key_before = json(&create_key(&s3seal))["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Full: changes are refused with a clear error; reads still work.
+    disk.fill();
+    // (The client is told what failed; the log says why.)
+    let refused = create_key(&s3seal);
+    fails_with(&refused, "KMSInternalException");
+    let during = temp_file(files.path(), "during", &test_data(10_000, 8));
+    let put = s3seal.put_file(&bucket, "during", &during, &[]);
+    let message = fails_with(&put, "InternalError");
+    assert!(message.contains("audit log"), "{message}");
+    fails_with(&s3seal.head(&bucket, "during"), "404");
+    assert!(s3seal.log().contains("No space left on device"));
+    disk.free();
+    ok(&create_key(&s3seal));
+    ok(&s3seal.put_file(&bucket, "during", &during, &[]));
+
+    // Read-only (remounted under a stopped s3seal: a mount with files open
+    // for writing cannot be): s3seal refuses to start, saying why.
+    let state = s3seal.stop();
+    disk.remount("ro");
+    let refused = Command::new(env!("CARGO_BIN_EXE_s3seal"))
+        .args(["serve", "--config"])
+        .arg(state.join("s3seal.toml"))
+        .env_remove("S3SEAL_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("Read-only file system"), "{stderr}");
+    disk.remount("rw");
+    let s3seal = S3seal::start_with(S3sealOptions {
+        dir: Some(state),
+        port: Some(port),
+        ..Default::default()
+    });
+    ok(&s3seal.put_file(&bucket, "ro", &during, &[]));
+
+    // Nothing was corrupted: after a restart every key and object is usable.
+    let state = s3seal.stop();
+    let s3seal = S3seal::start_with(S3sealOptions {
+        dir: Some(state),
+        port: Some(port),
+        ..Default::default()
+    });
+    encrypt_decrypt(&s3seal, &key_before);
+    for (key, file) in [("before", &before), ("during", &during), ("ro", &during)] {
+        let got = files.path().join(format!("got-{key}"));
+        ok(&s3seal.get_file(&bucket, key, &got));
+        assert_eq!(read(&got), read(file), "{key}");
+    }
+    drop(s3seal);
 }
