@@ -34,7 +34,10 @@ pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
 pub type ClientBody = http_body_util::combinators::BoxBody<Bytes, ClientBodyError>;
 
 /// `incoming` as a [`ClientBody`] that fails after `idle_timeout` without data.
-pub fn client_body(incoming: hyper::body::Incoming, idle_timeout: std::time::Duration) -> ClientBody {
+pub fn client_body(
+    incoming: hyper::body::Incoming,
+    idle_timeout: std::time::Duration,
+) -> ClientBody {
     tower_http::timeout::TimeoutBody::new(idle_timeout, incoming)
         .map_err(ClientBodyError)
         .boxed()

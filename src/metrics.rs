@@ -168,12 +168,18 @@ pub fn upstream_request(method: &str, outcome: &str, elapsed: Duration) {
 
 /// A connection past `limits.max_connections` answered `503 SlowDown`.
 pub fn connection_answered_slow_down() {
-    METRICS.shed_connections.with_label_values(&["slow_down"]).inc();
+    METRICS
+        .shed_connections
+        .with_label_values(&["slow_down"])
+        .inc();
 }
 
 /// A connection closed unanswered: too many were being shed already.
 pub fn connection_shed() {
-    METRICS.shed_connections.with_label_values(&["closed"]).inc();
+    METRICS
+        .shed_connections
+        .with_label_values(&["closed"])
+        .inc();
 }
 
 /// Counts a connection as open until the guard drops.

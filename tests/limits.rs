@@ -31,7 +31,10 @@ fn slow_and_idle_clients_are_disconnected() {
 
     // A kept-alive connection that goes quiet is closed too.
     let idle = scenario(&s3seal, &["idle-keepalive"]);
-    assert!(idle["first_status"].as_str().unwrap().contains("403"), "{idle}");
+    assert!(
+        idle["first_status"].as_str().unwrap().contains("403"),
+        "{idle}"
+    );
     let waited = idle["seconds"].as_f64().unwrap();
     assert!((1.5..10.0).contains(&waited), "{idle}");
 
@@ -79,22 +82,46 @@ fn oversized_header_sections_are_refused_as_s3_does() {
     let f = temp_file(dir.path(), "f", b"metadata-heavy");
     let big = format!("big={}", "m".repeat(5000));
     let out = s3seal.aws(&[
-        "s3api", "put-object", "--bucket", &bucket, "--key", "big", "--body",
-        f.to_str().unwrap(), "--metadata", &big,
+        "s3api",
+        "put-object",
+        "--bucket",
+        &bucket,
+        "--key",
+        "big",
+        "--body",
+        f.to_str().unwrap(),
+        "--metadata",
+        &big,
     ]);
     fails_with(&out, "RequestHeaderSectionTooLarge");
     let many: Vec<String> = (0..45).map(|i| format!("m{i}=v")).collect();
     let out = s3seal.aws(&[
-        "s3api", "put-object", "--bucket", &bucket, "--key", "many", "--body",
-        f.to_str().unwrap(), "--metadata", &many.join(","),
+        "s3api",
+        "put-object",
+        "--bucket",
+        &bucket,
+        "--key",
+        "many",
+        "--body",
+        f.to_str().unwrap(),
+        "--metadata",
+        &many.join(","),
     ]);
     fails_with(&out, "RequestHeaderSectionTooLarge");
     fails_with(&s3seal.head(&bucket, "big"), "404");
     fails_with(&s3seal.head(&bucket, "many"), "404");
     // Within the limits, metadata is stored as before.
     ok(&s3seal.aws(&[
-        "s3api", "put-object", "--bucket", &bucket, "--key", "fine", "--body",
-        f.to_str().unwrap(), "--metadata", "a=1,b=2",
+        "s3api",
+        "put-object",
+        "--bucket",
+        &bucket,
+        "--key",
+        "fine",
+        "--body",
+        f.to_str().unwrap(),
+        "--metadata",
+        "a=1,b=2",
     ]));
 }
 

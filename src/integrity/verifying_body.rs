@@ -210,14 +210,15 @@ where
             Some(Err(err)) => {
                 this.done = true;
                 let err: BoxError = err.into();
-                this.failure.record(if crate::body::is_idle_timeout(err.as_ref()) {
-                    crate::body::idle_timeout_error()
-                } else {
-                    S3Error::new(
-                        S3ErrorCode::IncompleteBody,
-                        format!("reading the request body failed: {err}"),
-                    )
-                });
+                this.failure
+                    .record(if crate::body::is_idle_timeout(err.as_ref()) {
+                        crate::body::idle_timeout_error()
+                    } else {
+                        S3Error::new(
+                            S3ErrorCode::IncompleteBody,
+                            format!("reading the request body failed: {err}"),
+                        )
+                    });
                 Poll::Ready(Some(Err(err)))
             }
             None => {

@@ -88,7 +88,9 @@ mod tests {
     }
 
     fn allowed_at_once(limiter: &PrincipalRateLimiter, config: &LimitsConfig, who: &str) -> usize {
-        (0..1000).take_while(|_| limiter.check(who, config).is_ok()).count()
+        (0..1000)
+            .take_while(|_| limiter.check(who, config).is_ok())
+            .count()
     }
 
     #[test]

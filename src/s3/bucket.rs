@@ -5,9 +5,9 @@
 //! must name s3seal's region (as on AWS, where it must match the endpoint's),
 //! and GetBucketLocation reports s3seal's region, never the upstream's.
 
+use crate::body::ClientBody;
 use bytes::Bytes;
 use http::{HeaderValue, Response};
-use crate::body::ClientBody;
 
 use super::RequestContext;
 use super::passthrough::{exchange, read_small_body, send};

@@ -4,8 +4,8 @@
 //! (PutBucketEncryption, GetBucketEncryption, DeleteBucketEncryption).
 //! They live in s3seal's store, never on the upstream.
 
-use http::{HeaderValue, Method, Response, StatusCode};
 use crate::body::ClientBody;
+use http::{HeaderValue, Method, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use super::RequestContext;

@@ -10,9 +10,9 @@
 //! a plaintext source written to the upstream directly, and part copies
 //! (each part of an upload is sealed under the upload's own data key).
 
+use crate::body::ClientBody;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use hyper::body::Incoming;
-use crate::body::ClientBody;
 
 use super::RequestContext;
 use super::checksums::PartChecksum;

@@ -7,9 +7,9 @@
 //! the index does not know (an object written directly to the upstream, or an
 //! index that was lost) costs one HEAD, whose answer is then indexed.
 
+use crate::body::ClientBody;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response};
-use crate::body::ClientBody;
 use quick_xml::events::{BytesText, Event};
 
 use super::RequestContext;

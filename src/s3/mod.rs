@@ -48,8 +48,8 @@ pub mod upstream_response;
 pub mod write_conditions;
 pub mod xml;
 
-use http::Response;
 use crate::body::ClientBody;
+use http::Response;
 
 use crate::auth::{AuthMethod, PayloadHash, Principal};
 use crate::body::ProxyBody;

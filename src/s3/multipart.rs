@@ -13,8 +13,8 @@
 //!   the upload, then records the object's layout (see [`super::layouts`]).
 //! - ListParts reports plaintext part sizes; AbortMultipartUpload forgets the record.
 
-use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use crate::body::ClientBody;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use super::RequestContext;

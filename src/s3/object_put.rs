@@ -5,9 +5,9 @@
 //! verified (signed SHA-256, Content-MD5, flexible checksum) and sealed in one
 //! pass; a mismatch aborts the upstream request before its last byte.
 
+use crate::body::ClientBody;
 use http::{HeaderValue, Method, Response, StatusCode};
 use hyper::body::Incoming;
-use crate::body::ClientBody;
 
 use super::RequestContext;
 use super::checksums::ObjectChecksum;

@@ -5,11 +5,11 @@
 //! the client's declared digests, and signed upstream with their SHA-256.
 //! Responses stream back unchanged.
 
+use crate::body::ClientBody;
 use bytes::Bytes;
 use http::{HeaderValue, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use crate::body::ClientBody;
 use sha2::{Digest, Sha256};
 
 use super::RequestContext;

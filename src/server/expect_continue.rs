@@ -18,9 +18,9 @@
 
 use std::time::Duration;
 
+use crate::body::ClientBody;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body_util::BodyExt;
-use crate::body::ClientBody;
 
 /// At most this much of a rejected body is read before answering.
 const DRAIN_LIMIT: u64 = 4 * 1024 * 1024;

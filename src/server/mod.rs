@@ -34,8 +34,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use self::service::{ConnectionInfo, S3Service};
-use crate::limits::{ConnectionGate, ConnectionPermit};
 use self::tls::{ServedCertificate, ServerTlsError};
+use crate::limits::{ConnectionGate, ConnectionPermit};
 use crate::state::AppState;
 
 /// A client that does not complete its TLS handshake within this time is

@@ -50,8 +50,7 @@ pub fn build(state: Arc<AppState>, scope: Scope) -> S3Service {
     let service = ServiceBuilder::new().layer(RequestIdLayer).service_fn(
         move |request: Request<Incoming>| {
             let state = state.clone();
-            let request =
-                request.map(|body| crate::body::client_body(body, body_idle_timeout));
+            let request = request.map(|body| crate::body::client_body(body, body_idle_timeout));
             async move {
                 let expected_continue = expect_continue::expects_continue(request.headers());
                 let empty_body = expect_continue::declares_empty_body(request.headers());

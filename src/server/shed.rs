@@ -21,8 +21,7 @@ pub fn service() -> S3Service {
             "Please reduce your request rate. (s3seal is serving its maximum number of connections)",
         );
         let is_head = request.method() == http::Method::HEAD;
-        let mut response: Response<ProxyBody> =
-            err.to_response(request.uri().path(), "", is_head);
+        let mut response: Response<ProxyBody> = err.to_response(request.uri().path(), "", is_head);
         response
             .headers_mut()
             .insert(http::header::CONNECTION, HeaderValue::from_static("close"));

@@ -71,7 +71,9 @@ impl FaultRelay {
     /// Cuts connections after `bytes` back from the store (`None`: never).
     pub fn cut_after_received(&self, bytes: Option<u64>) {
         let limit = bytes.unwrap_or(u64::MAX);
-        self.shared.cut_after_received.store(limit, Ordering::SeqCst);
+        self.shared
+            .cut_after_received
+            .store(limit, Ordering::SeqCst);
     }
 }
 

@@ -341,7 +341,10 @@ level = "info"
 {tls_section}
 {extra}
 "#,
-            upstream = options.upstream_url.clone().unwrap_or_else(|| garage.endpoint()),
+            upstream = options
+                .upstream_url
+                .clone()
+                .unwrap_or_else(|| garage.endpoint()),
             key_id = garage.key_id,
             secret = garage.secret,
             store = match &options.postgres_url {

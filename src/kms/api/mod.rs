@@ -33,9 +33,9 @@ pub mod signing;
 
 use std::time::SystemTime;
 
+use crate::body::ClientBody;
 use bytes::Bytes;
 use http::{HeaderValue, Response};
-use crate::body::ClientBody;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 

@@ -29,9 +29,9 @@ pub mod upload;
 
 use std::time::SystemTime;
 
+use crate::body::ClientBody;
 use http::{HeaderMap, HeaderName, HeaderValue, Response};
 use http_body_util::BodyExt;
-use crate::body::ClientBody;
 
 use self::form::FormFields;
 use self::policy::PostPolicy;
