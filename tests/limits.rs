@@ -146,3 +146,16 @@ fn principals_over_their_rate_are_throttled() {
     std::thread::sleep(std::time::Duration::from_secs(3));
     ok(&s3seal.aws(&["s3api", "head-bucket", "--bucket", &bucket]));
 }
+
+#[test]
+fn xml_bodies_have_a_size_limit() {
+    let s3seal = S3seal::start();
+    let bucket = make_bucket(&s3seal, "limits-xml");
+    let answers = scenario(&s3seal, &["big-xml", &bucket]);
+    assert_eq!(answers["huge"]["status"], 400, "{answers}");
+    let huge = answers["huge"]["body"].as_str().unwrap();
+    assert!(huge.contains("<Code>EntityTooLarge</Code>"), "{answers}");
+    assert_eq!(answers["too_many"]["status"], 400, "{answers}");
+    let too_many = answers["too_many"]["body"].as_str().unwrap();
+    assert!(too_many.contains("<Code>MalformedXML</Code>"), "{answers}");
+}

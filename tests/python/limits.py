@@ -10,6 +10,7 @@
                            N connections opened and held silent, then one boto3
                            request (503 SlowDown expected past the limit); then one
                            held connection closed and the request tried again
+  big-xml BUCKET           a 3 MiB DeleteObjects body and a 1001-key one: the answers
   burst N BUCKET           N ListObjectsV2 and N KMS ListKeys calls in a row, without
                            retries: how many of each were throttled, how, and how
                            long the calls took
@@ -132,6 +133,20 @@ def burst(n, bucket):
     print(json.dumps(outcomes))
 
 
+def big_xml(bucket):
+    import base64
+    answers = {}
+    def delete_body(keys):
+        objects = "".join(f"<Object><Key>{k}</Key></Object>" for k in keys)
+        return f'<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/">{objects}</Delete>'.encode()
+    for name, body in (("huge", delete_body(["k" * 1000] * 3100)), ("too_many", delete_body([f"k{i}" for i in range(1001)]))):
+        md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+        status, answer = rawsign.request("POST", f"/{bucket}", body=body, query=[("delete", "")],
+                                         headers={"content-md5": md5})
+        answers[name] = {"status": status, "body": answer.decode(errors="replace")}
+    print(json.dumps(answers))
+
+
 def main():
     what, args = sys.argv[1], sys.argv[2:]
     if what == "stalled-body":
@@ -142,6 +157,8 @@ def main():
         idle_keepalive()
     elif what == "held-connections":
         held_connections(int(args[0]), args[1])
+    elif what == "big-xml":
+        big_xml(*args)
     elif what == "burst":
         burst(int(args[0]), args[1])
     else:
