@@ -44,6 +44,7 @@ pub enum S3ErrorCode {
     InvalidRange,
     InvalidRequest,
     InvalidURI,
+    KeyTooLongError,
     KmsDisabled,
     KmsInvalidState,
     KmsNotFound,
@@ -95,6 +96,7 @@ impl S3ErrorCode {
             InvalidRange => "InvalidRange",
             InvalidRequest => "InvalidRequest",
             InvalidURI => "InvalidURI",
+            KeyTooLongError => "KeyTooLongError",
             KmsDisabled => "KMS.DisabledException",
             KmsInvalidState => "KMS.KMSInvalidStateException",
             KmsNotFound => "KMS.NotFoundException",
@@ -145,6 +147,7 @@ impl S3ErrorCode {
             | IncompleteBody
             | IncorrectNumberOfFilesInPostRequest
             | InvalidArgument
+            | KeyTooLongError
             | InvalidBucketName
             | InvalidDigest
             | InvalidPart

@@ -39,6 +39,14 @@ pub fn claimed_access_key_id(parts: &http::request::Parts) -> Option<String> {
     (!key_id.is_empty() && key_id.len() <= 128).then(|| key_id.to_string())
 }
 
+/// Whether two strings derived from secrets (signatures, tokens, digests
+/// of key material) are equal, in constant time: only their length, which
+/// is public, decides early.
+pub fn secrets_equal(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
 /// The client's `User-Agent`, bounded, for the audit record.
 pub fn user_agent(headers: &http::HeaderMap) -> Option<String> {
     headers
@@ -358,7 +366,7 @@ impl Authenticator {
                 if mode.starts_with("STREAMING-AWS4-HMAC-SHA256-PAYLOAD") =>
             {
                 Some(crate::integrity::aws_chunked::ChunkSigning {
-                    signing_key: zeroize::Zeroizing::new(key),
+                    signing_key: key,
                     amz_date: amz_date.text.clone(),
                     scope: auth.scope(),
                     seed_signature: auth.signature.to_string(),
@@ -417,7 +425,7 @@ fn expected_signing(
     secret: &Secret,
     canonical_query: &str,
     payload_hash: &str,
-) -> ([u8; 32], String, Vec<u8>) {
+) -> (zeroize::Zeroizing<[u8; 32]>, String, Vec<u8>) {
     let creq = sigv4::canonical_request(
         parts.method.as_str(),
         parts.uri.path(),
@@ -623,17 +631,38 @@ mod tests {
         assert_eq!(auth.principal.name, "alice");
         assert!(matches!(auth.payload, PayloadHash::Sha256(_)));
 
-        let bad = "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb42";
-        let err = authenticator()
-            .authenticate(&example_request(bad), "s3", at_example_time())
-            .unwrap_err();
-        assert_eq!(err.code, S3ErrorCode::SignatureDoesNotMatch);
+        // Wrong in the last byte, in the first byte, or only in case.
+        for bad in [
+            "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb42",
+            "e0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41",
+            "F0E8BDB87C964420E857BD35B5D6ED310BD44F0170ABA48DD91039C6036BDB41",
+        ] {
+            let err = authenticator()
+                .authenticate(&example_request(bad), "s3", at_example_time())
+                .unwrap_err();
+            assert_eq!(err.code, S3ErrorCode::SignatureDoesNotMatch, "{bad}");
+        }
 
-        let late = at_example_time() + Duration::from_secs(16 * 60);
-        let err = authenticator()
-            .authenticate(&example_request(good), "s3", late)
-            .unwrap_err();
-        assert_eq!(err.code, S3ErrorCode::RequestTimeTooSkewed);
+        // The same request, replayed: accepted up to 15 minutes either side
+        // of its x-amz-date, refused beyond.
+        let signed_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_369_353_600);
+        for inside in [signed_at + MAX_CLOCK_SKEW, signed_at - MAX_CLOCK_SKEW] {
+            assert!(
+                authenticator()
+                    .authenticate(&example_request(good), "s3", inside)
+                    .is_ok()
+            );
+        }
+        for outside in [
+            signed_at + MAX_CLOCK_SKEW + Duration::from_secs(1),
+            signed_at - MAX_CLOCK_SKEW - Duration::from_secs(1),
+            at_example_time() + Duration::from_secs(16 * 60),
+        ] {
+            let err = authenticator()
+                .authenticate(&example_request(good), "s3", outside)
+                .unwrap_err();
+            assert_eq!(err.code, S3ErrorCode::RequestTimeTooSkewed);
+        }
 
         let mut parts = example_request(good);
         parts
@@ -648,6 +677,46 @@ mod tests {
             .authenticate(&example_request(good), "kms", at_example_time())
             .unwrap_err();
         assert_eq!(err.code, S3ErrorCode::AuthorizationHeaderMalformed);
+    }
+
+    /// The seed request of AWS's aws-chunked example ("Transferring Payload
+    /// in Multiple Chunks"): its authentication carries the signing key for
+    /// the chunks, which Debug output must never show.
+    #[test]
+    fn debug_of_a_streaming_auth_context_hides_the_signing_key() {
+        let (parts, _) = http::Request::put("/examplebucket/chunkObject.txt")
+            .header("host", "s3.amazonaws.com")
+            .header("x-amz-date", "20130524T000000Z")
+            .header("x-amz-storage-class", "REDUCED_REDUNDANCY")
+            .header("x-amz-content-sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
+            .header("content-encoding", "aws-chunked")
+            .header("x-amz-decoded-content-length", "66560")
+            .header("content-length", "66824")
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class,Signature=4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9",
+            )
+            .body(())
+            .unwrap()
+            .into_parts();
+        let auth = authenticator()
+            .authenticate(&parts, "s3", at_example_time())
+            .unwrap();
+        let signing = auth
+            .chunk_signing
+            .as_ref()
+            .expect("a signed streaming body");
+        let key = sigv4::signing_key(SECRET, "20130524", "us-east-1", "s3");
+        assert_eq!(*signing.signing_key, *key);
+        let shown = format!("{auth:?}");
+        for form in [
+            hex::encode(*key),
+            format!("{:?}", &key[..4]).trim_end_matches(']').to_string(),
+            SECRET.to_string(),
+        ] {
+            assert!(!shown.contains(&form), "{form} in {shown}");
+        }
+        assert!(shown.contains("alice"), "{shown}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
@@ -235,12 +236,17 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-/// The derived signing key for a date (YYYYMMDD), region and service.
-pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
-    let k_date = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
-    let k_region = hmac(&k_date, region.as_bytes());
-    let k_service = hmac(&k_region, service.as_bytes());
-    hmac(&k_service, b"aws4_request")
+/// The derived signing key for a date (YYYYMMDD), region and service. It
+/// and every intermediate key (and the `AWS4<secret>` copy of the secret)
+/// are zeroized when dropped.
+pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Zeroizing<[u8; 32]> {
+    let mut k_secret = Zeroizing::new(Vec::with_capacity(4 + secret.len()));
+    k_secret.extend_from_slice(b"AWS4");
+    k_secret.extend_from_slice(secret.as_bytes());
+    let k_date = Zeroizing::new(hmac(&k_secret, date.as_bytes()));
+    let k_region = Zeroizing::new(hmac(&k_date[..], region.as_bytes()));
+    let k_service = Zeroizing::new(hmac(&k_region[..], service.as_bytes()));
+    Zeroizing::new(hmac(&k_service[..], b"aws4_request"))
 }
 
 /// Hex signature of `string_to_sign` (or any chained string, e.g. a chunk's).
@@ -248,10 +254,12 @@ pub fn signature(signing_key: &[u8; 32], string_to_sign: &str) -> String {
     hex::encode(hmac(signing_key, string_to_sign.as_bytes()))
 }
 
-/// Compares a provided signature with the computed one in constant time.
+/// Compares a provided signature with the computed one in constant time:
+/// every SigV4 check (header, presigned URL, POST form, aws-chunked chunk
+/// and trailer signatures) goes through here. Only the length, which is
+/// public (64 hex digits), decides early.
 pub fn signatures_match(provided: &str, computed: &str) -> bool {
-    use subtle::ConstantTimeEq;
-    provided.len() == computed.len() && bool::from(provided.as_bytes().ct_eq(computed.as_bytes()))
+    super::secrets_equal(provided, computed)
 }
 
 #[cfg(test)]
@@ -347,5 +355,41 @@ mod tests {
             &signature(&key, &sts)
         ));
         assert!(!signatures_match("f0e8", &signature(&key, &sts)));
+    }
+
+    /// A signature differing from the expected one in its first or last
+    /// byte, or only in case, or a prefix or extension of it, is refused.
+    #[test]
+    fn signatures_match_needs_every_byte() {
+        let good = "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41";
+        assert!(signatures_match(good, good));
+        let first = format!("e{}", &good[1..]);
+        let last = format!("{}0", &good[..63]);
+        let upper = good.to_ascii_uppercase();
+        for bad in [
+            first.as_str(),
+            last.as_str(),
+            upper.as_str(),
+            &good[..63],
+            &format!("{good}0"),
+            "",
+        ] {
+            assert!(!signatures_match(bad, good), "{bad:?} matched");
+            assert!(!signatures_match(good, bad), "{bad:?} matched");
+        }
+    }
+
+    /// The signing key depends on every part of the scope and on the secret.
+    #[test]
+    fn signing_key_depends_on_secret_and_scope() {
+        let key = signing_key("secret", "20130524", "us-east-1", "s3");
+        for other in [
+            signing_key("secreT", "20130524", "us-east-1", "s3"),
+            signing_key("secret", "20130525", "us-east-1", "s3"),
+            signing_key("secret", "20130524", "us-east-2", "s3"),
+            signing_key("secret", "20130524", "us-east-1", "kms"),
+        ] {
+            assert_ne!(*key, *other);
+        }
     }
 }

@@ -389,7 +389,7 @@ mod tests {
             "s3",
         );
         ChunkSigning {
-            signing_key: Zeroizing::new(key),
+            signing_key: key,
             amz_date: "20130524T000000Z".into(),
             scope: "20130524/us-east-1/s3/aws4_request".into(),
             seed_signature: "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9"

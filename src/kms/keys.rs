@@ -231,3 +231,32 @@ mod hex_bytes {
         hex::decode(text).map_err(serde::de::Error::custom)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sealed material, the import token and the sealed wrapping key stay
+    /// out of Debug output (and so out of any log line or error built with it).
+    #[test]
+    fn debug_leaves_out_material_and_tokens() {
+        let version = KeyVersion {
+            version: 3,
+            created_at: 1,
+            sealed_material: vec![0xC5; 60],
+            origin: VersionOrigin::Created,
+        };
+        let import = PendingImport {
+            token: "import-token-secret".into(),
+            wrapping_algorithm: "RSAES_OAEP_SHA_256".into(),
+            wrapping_key_spec: "RSA_2048".into(),
+            sealed_wrapping_key: vec![0xD7; 60],
+            expires_at: 2,
+        };
+        let shown = format!("{version:?} {import:?}").to_lowercase();
+        for secret in ["c5c5", "197", "d7d7", "215", "import-token-secret"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("version: 3"), "{shown}");
+    }
+}

@@ -568,7 +568,7 @@ impl KeyManager {
         let pending = record
             .import
             .clone()
-            .filter(|p| p.token == token && p.expires_at > now)
+            .filter(|p| crate::auth::secrets_equal(&p.token, token) && p.expires_at > now)
             .ok_or_else(|| {
                 KmsError::InvalidImportToken(
                     "the import token is unknown or expired; call GetParametersForImport again"
@@ -592,10 +592,11 @@ impl KeyManager {
             )));
         }
         let commitment = material_commitment(key_id, &material);
+        // A digest of secret material: compared in constant time.
         if record
             .material_commitment
             .as_ref()
-            .is_some_and(|c| *c != commitment)
+            .is_some_and(|c| !crate::auth::secrets_equal(c, &commitment))
         {
             return Err(KmsError::IncorrectKeyMaterial(
                 "this is not the key material that was imported into this key before".into(),

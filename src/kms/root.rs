@@ -220,6 +220,21 @@ mod tests {
     #[test]
     fn debug_shows_only_the_fingerprint() {
         let root = RootKey::from_text(KEY_B64).unwrap();
-        assert!(format!("{root:?}").starts_with("RootKey(fingerprint="));
+        let shown = format!("{root:?}");
+        assert_eq!(
+            shown,
+            format!("RootKey(fingerprint={})", root.fingerprint())
+        );
+        let bytes = B64.decode(KEY_B64).unwrap();
+        for form in [
+            KEY_B64.to_string(),
+            hex::encode(&bytes),
+            format!("{:?}", &bytes[..4]),
+        ] {
+            assert!(!shown.contains(&form), "{form} in {shown}");
+        }
+        // Errors never carry the key text either.
+        let err = RootKey::from_text("not-a-root-key-c2VjcmV0").unwrap_err();
+        assert!(!err.to_string().contains("c2VjcmV0"), "{err}");
     }
 }

@@ -223,7 +223,7 @@ pub fn resolve_for_host(
     }
     let key = match key {
         None | Some("") => None,
-        Some(k) => Some(decode(k)?),
+        Some(k) => Some(check_key_length(decode(k)?)?),
     };
     let has = |name: &str| query.iter().any(|(k, _)| k == name);
     let operation = match (&bucket, &key) {
@@ -314,6 +314,21 @@ fn decode(raw: &str) -> Result<String, S3Error> {
                 "Couldn't parse the specified URI: it is not valid UTF-8 once decoded.",
             )
         })
+}
+
+/// S3's limit on an object key: 1024 bytes of UTF-8.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// Refuses a key longer than S3 allows, as S3 does. (Garage has no such
+/// limit of its own: without this, a longer key would be stored.)
+pub fn check_key_length(key: String) -> Result<String, S3Error> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(S3Error::new(
+            S3ErrorCode::KeyTooLongError,
+            "Your key is too long",
+        ));
+    }
+    Ok(key)
 }
 
 fn parse_query(raw: Option<&str>) -> Result<Vec<(String, String)>, S3Error> {
@@ -456,6 +471,26 @@ mod tests {
         assert_eq!(part_copy.operation, UploadPartCopy);
     }
 
+    /// 1024 bytes of UTF-8, counted in bytes as S3 does.
+    #[test]
+    fn keys_over_1024_bytes_are_too_long() {
+        let path = |key: &str| {
+            format!(
+                "/b/{}",
+                crate::auth::sigv4::uri_encode(key.as_bytes(), true)
+            )
+        };
+        let at_limit = format!("{}é", "k".repeat(1022));
+        let r = resolve(&Method::PUT, &path(&at_limit).parse().unwrap(), false).unwrap();
+        assert_eq!(r.key.as_deref(), Some(at_limit.as_str()));
+        for too_long in [format!("{}é", "k".repeat(1023)), "k".repeat(1025)] {
+            for method in [Method::PUT, Method::GET, Method::HEAD, Method::DELETE] {
+                let err = resolve(&method, &path(&too_long).parse().unwrap(), false).unwrap_err();
+                assert_eq!(err.code, S3ErrorCode::KeyTooLongError);
+            }
+        }
+    }
+
     #[test]
     fn families() {
         assert_eq!(Operation::PutObject.family(), Family::SealedObject);
@@ -479,6 +514,21 @@ mod tests {
         assert_eq!(r.resource(), "/b/dir/a b+c/ü");
         assert!(resolve(&Method::GET, &"/b/%FF".parse().unwrap(), false).is_err());
         assert!(resolve(&Method::GET, &"/b%2Fx/k".parse().unwrap(), false).is_err());
+        // Dot segments and encoded slashes stay in the key: no key leaves its bucket.
+        for (path, key) in [
+            ("/b/../other/x", "../other/x"),
+            ("/b/%2e%2e/other/x", "../other/x"),
+            ("/b/a%2Fb", "a/b"),
+            ("/b/./x", "./x"),
+            ("/b/%252F", "%2F"),
+        ] {
+            let r = resolve(&Method::GET, &path.parse().unwrap(), false).unwrap();
+            assert_eq!(
+                (r.bucket.as_deref(), r.key.as_deref()),
+                (Some("b"), Some(key)),
+                "{path}"
+            );
+        }
         assert_eq!(
             Operation::BucketConfig {
                 method: Method::GET,

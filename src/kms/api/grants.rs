@@ -182,7 +182,7 @@ pub fn retire_grant(ctx: &ApiContext, req: &KmsRequest) -> Result<Value, ApiErro
     let grant = match (req.opt_str("GrantToken")?, req.opt_str("GrantId")?) {
         (Some(token), _) => all
             .into_iter()
-            .find(|g| g.grant_token == token)
+            .find(|g| crate::auth::secrets_equal(&g.grant_token, token))
             .ok_or_else(|| {
                 ApiError::new("InvalidGrantTokenException", "the grant token is not valid")
             })?,
