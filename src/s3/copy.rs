@@ -77,6 +77,7 @@ impl CopySource {
         if bucket.is_empty() || key.is_empty() {
             return Err(invalid());
         }
+        let key = crate::s3::route::check_key(key)?;
         let version_id = match query {
             None => None,
             Some(q) => match q.split_once('=') {
@@ -792,7 +793,19 @@ mod tests {
         assert_eq!(s.version_id.as_deref(), Some("v1"));
         assert_eq!(s.header_value().unwrap(), "/b/a%20b/c.txt?versionId=v1");
         assert_eq!(CopySource::parse("b/k").unwrap().version_id, None);
-        for bad in ["b", "/b/", "b/k?other=1", "/k", "b/%ff"] {
+        // A source key with a leading slash, or over 1024 bytes, is refused
+        // as the same key in a path is (route::check_key).
+        let too_long = format!("b/{}", "k".repeat(1025));
+        for bad in [
+            "b",
+            "/b/",
+            "b/k?other=1",
+            "/k",
+            "b/%ff",
+            "b//k",
+            "/b/%2Fk",
+            &too_long,
+        ] {
             assert!(CopySource::parse(bad).is_err(), "{bad}");
         }
     }

@@ -223,7 +223,7 @@ pub fn resolve_for_host(
     }
     let key = match key {
         None | Some("") => None,
-        Some(k) => Some(check_key_length(decode(k)?)?),
+        Some(k) => Some(check_key(decode(k)?)?),
     };
     let has = |name: &str| query.iter().any(|(k, _)| k == name);
     let operation = match (&bucket, &key) {
@@ -319,13 +319,23 @@ fn decode(raw: &str) -> Result<String, S3Error> {
 /// S3's limit on an object key: 1024 bytes of UTF-8.
 pub const MAX_KEY_BYTES: usize = 1024;
 
-/// Refuses a key longer than S3 allows, as S3 does. (Garage has no such
-/// limit of its own: without this, a longer key would be stored.)
-pub fn check_key_length(key: String) -> Result<String, S3Error> {
+/// Refuses the object keys s3seal cannot serve as what they name:
+/// - longer than S3 allows: KeyTooLongError, as S3 answers (Garage has no
+///   such limit of its own, and would store them);
+/// - beginning with `/`: S3 keeps such a key as it is, but Garage removes
+///   the leading slashes, so `/x` would reach the object `x`, past every
+///   bucket policy statement s3seal evaluated for `/x` (a Deny on `x` would
+///   not stop an overwrite or a delete of `x` through `/x`).
+pub fn check_key(key: String) -> Result<String, S3Error> {
     if key.len() > MAX_KEY_BYTES {
         return Err(S3Error::new(
             S3ErrorCode::KeyTooLongError,
             "Your key is too long",
+        ));
+    }
+    if key.starts_with('/') {
+        return Err(S3Error::invalid_argument(
+            "Object keys beginning with '/' are not supported: the upstream store removes leading slashes, so the key would name another object",
         ));
     }
     Ok(key)
@@ -469,6 +479,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(part_copy.operation, UploadPartCopy);
+    }
+
+    /// A leading slash would be lost upstream: refused, path-style and
+    /// virtual-hosted; inner and trailing slashes are kept.
+    #[test]
+    fn keys_beginning_with_a_slash_are_refused() {
+        for (uri, host) in [
+            ("/b//x", None),
+            ("/b///x", None),
+            ("/b/%2Fx", None),
+            ("//x", Some("b")),
+        ] {
+            let err =
+                resolve_for_host(&Method::PUT, &uri.parse().unwrap(), false, host).unwrap_err();
+            assert_eq!(err.code, S3ErrorCode::InvalidArgument, "{uri}");
+        }
+        let r = resolve(&Method::PUT, &"/b/a//b/".parse().unwrap(), false).unwrap();
+        assert_eq!(r.key.as_deref(), Some("a//b/"));
     }
 
     /// 1024 bytes of UTF-8, counted in bytes as S3 does.

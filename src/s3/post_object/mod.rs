@@ -192,7 +192,7 @@ fn checked_policy(fields: &FormFields, bucket: &str) -> Result<PostPolicy, S3Err
 /// The key to store under (`${filename}` already expanded).
 fn object_key(fields: &FormFields) -> Result<String, S3Error> {
     match fields.get("key") {
-        Some(key) if !key.is_empty() => crate::s3::route::check_key_length(key.to_string()),
+        Some(key) if !key.is_empty() => crate::s3::route::check_key(key.to_string()),
         _ => Err(S3Error::invalid_argument(
             "Bucket POST must contain a field named 'key'.  If it is specified, please check the order of the fields.",
         )
