@@ -135,7 +135,20 @@ pub fn independent_garage() -> &'static Garage {
     Box::leak(Box::new(start_garage(&name)))
 }
 
+/// A Garage that keeps its metadata in SQLite instead of LMDB. LMDB caps an
+/// index key (bucket id and object key) at 511 bytes, so on the default
+/// Garage object keys longer than 479 bytes fail (503, MDB_BAD_VALSIZE);
+/// S3 allows 1024. It lives as long as the test process.
+pub fn sqlite_garage() -> &'static Garage {
+    static GARAGE: OnceLock<Garage> = OnceLock::new();
+    GARAGE.get_or_init(|| start_garage_with("garage-sqlite", "sqlite"))
+}
+
 fn start_garage(name: &str) -> Garage {
+    start_garage_with(name, "lmdb")
+}
+
+fn start_garage_with(name: &str, db_engine: &str) -> Garage {
     let bin = require_tool(
         "garage",
         &["--version"],
@@ -157,10 +170,16 @@ fn start_garage(name: &str) -> Garage {
         .status()
         .unwrap();
     assert!(status.success(), "garage-node config failed");
+    let cfg = dir.join("garage.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let text = text.replace(
+        "db_engine = \"lmdb\"",
+        &format!("db_engine = \"{db_engine}\""),
+    );
+    std::fs::write(&cfg, text).unwrap();
     // Spawned from a thread that lives as long as the process, so that
     // PR_SET_PDEATHSIG fires only when the test process ends.
     let (tx, rx) = std::sync::mpsc::channel();
-    let cfg = dir.join("garage.toml");
     let log = dir.join("garage.log");
     let log_for_thread = log.clone();
     std::thread::spawn(move || {
