@@ -1,8 +1,9 @@
-//! `s3seal bench` against real Garage, through s3seal and directly, and the
-//! side-by-side comparison script (benches/compare.py) end to end with tiny
-//! workloads. These check that the load generator does what it reports
-//! (every byte read back checked, errors counted, exit code), not speed:
-//! speed is measured by scripts/bench-compare, never asserted in tests.
+//! `s3seal bench` against real Garage, through s3seal and directly, the
+//! side-by-side comparison script (benches/compare.py) and the soak
+//! (`s3seal bench soak`, scripts/soak) end to end with tiny workloads.
+//! These check that the load generator does what it reports (every byte
+//! read back checked, errors counted, exit code), not speed: speed is
+//! measured by scripts/bench-compare, never asserted in tests.
 
 mod common;
 
@@ -273,5 +274,138 @@ fn the_comparison_script_measures_all_three_targets() {
         table.contains("| 4KiB GET c=32 |") && table.contains("kms-generate-data-key"),
         "{table}"
     );
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// `s3seal bench soak` through s3seal as `args` (split on spaces) say, in `bucket`.
+fn soak(s3seal: &S3seal, bucket: &str, args: &str) -> (serde_json::Value, Output) {
+    bench_s3seal(
+        s3seal,
+        CLIENT_SECRET,
+        &format!("soak --bucket {bucket} --max-size 1MiB {args}"),
+    )
+}
+
+#[test]
+fn a_short_soak_checks_every_answer_and_watches_s3seal() {
+    let s3seal = S3seal::start();
+    let bucket = make_bucket(&s3seal, "soak");
+    // Generous margins: this checks that the soak samples and judges, not
+    // that a 15-second run on a shared machine is flat (scripts/soak does).
+    let (report, out) = soak(
+        &s3seal,
+        &bucket,
+        &format!(
+            "--concurrency 8 --objects 4 --duration 15 --watch-pid {} --sample-every 1 \
+             --rss-margin 1GiB --fd-margin 1000",
+            s3seal.pid()
+        ),
+    );
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(report["passed"], true, "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+    assert_eq!(report["mismatches"], 0, "{report}");
+    for operation in ["put", "get", "range-get", "head", "list", "delete"] {
+        let done = report["operations"][operation]["operations"]
+            .as_u64()
+            .unwrap();
+        assert!(done > 0, "no {operation}: {report}");
+    }
+    // Reads were checked: bytes compared, and deleted or unwritten keys answered 404.
+    assert!(report["bytes_checked"].as_u64().unwrap() > 0, "{report}");
+    assert!(report["absent_confirmed"].as_u64().unwrap() > 0, "{report}");
+    assert!(report["largest_size"] == 1 << 20, "{report}");
+    let resources = &report["resources"];
+    assert!(
+        resources["samples"].as_array().unwrap().len() >= 10,
+        "{resources}"
+    );
+    assert!(
+        resources["rss_kib"]["max"].as_u64().unwrap() > 1024,
+        "{resources}"
+    );
+    assert!(
+        resources["fds"]["first"].as_u64().unwrap() > 3,
+        "{resources}"
+    );
+    assert_eq!(resources["flatness"]["rss_flat"], true, "{resources}");
+    // The soak deletes what it wrote.
+    let listed = json(&s3seal.aws(&["s3api", "list-objects-v2", "--bucket", &bucket]));
+    assert!(
+        listed["Contents"].as_array().is_none_or(|c| c.is_empty()),
+        "{listed}"
+    );
+}
+
+#[test]
+fn an_object_the_soak_did_not_write_fails_it() {
+    let s3seal = S3seal::start();
+    let bucket = make_bucket(&s3seal, "soak-stray");
+    let stray = temp_file(&s3seal.dir, "stray", b"not written by the soak");
+    // Under client 0's prefix, written after the soak emptied it at start:
+    // its listings (at the latest the last one) must report it.
+    let (report, out) = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            ok(&s3seal.put_file(&bucket, "s3seal-bench/soak/c000/99999", &stray, &[]));
+        });
+        soak(&s3seal, &bucket, "--concurrency 2 --objects 3 --duration 5")
+    });
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert_eq!(report["passed"], false, "{report}");
+    assert!(report["mismatches"].as_u64().unwrap() >= 1, "{report}");
+    assert_eq!(
+        report["mismatches"], report["operations"]["list"]["mismatches"],
+        "{report}"
+    );
+    let samples = report["error_samples"].to_string();
+    assert!(
+        samples.contains("c000/99999 is listed, but this client never wrote it"),
+        "{report}"
+    );
+}
+
+#[test]
+fn the_soak_script_runs_its_own_stack_and_deletes_its_data() {
+    let work = repo_path(&format!("target/tmp/soak-script-{}", std::process::id()));
+    let out_prefix = work.join("result");
+    let stack = work.join("stack");
+    let run = Command::new(repo_path("scripts/soak"))
+        .args(["--s3seal", env!("CARGO_BIN_EXE_s3seal")])
+        .args(["--duration", "8", "--clients", "4", "--keys", "4"])
+        .args(["--max-size", "256KiB", "--sample-every", "1"])
+        .args(["--rss-margin", "1GiB", "--fd-margin", "1000"])
+        .arg("--workdir")
+        .arg(&stack)
+        .arg("--out")
+        .arg(&out_prefix)
+        .output()
+        .expect("run scripts/soak");
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_prefix.with_extension("json")).unwrap())
+            .unwrap();
+    assert_eq!(report["passed"], true, "{report}");
+    assert_eq!(report["clients"], 4, "{report}");
+    assert!(report["write_budget"].as_u64().unwrap() > 0, "{report}");
+    let table = std::fs::read_to_string(out_prefix.with_extension("md")).unwrap();
+    assert!(
+        table.contains("scripts/soak --s3seal") && table.contains("verdict: PASS"),
+        "{table}"
+    );
+    // The stores' data is gone; the logs stay.
+    assert!(!stack.join("garage/data").exists());
+    assert!(!stack.join("s3seal/store.redb").exists());
+    assert!(stack.join("s3seal.log").exists());
     let _ = std::fs::remove_dir_all(&work);
 }

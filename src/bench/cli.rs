@@ -1,5 +1,6 @@
 //! `s3seal bench`: its arguments, one run, and the exit code (0 when every
 //! operation succeeded and every byte read back was right, 1 otherwise).
+//! `s3seal bench soak` runs [`super::soak`] with the same connection options.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,7 +15,8 @@ use super::driver::Tally;
 use super::kms_ops::KmsBench;
 use super::plan::{Operation, PayloadSigning, Workload};
 use super::report::BenchReport;
-use super::s3_ops::S3Bench;
+use super::s3_ops::{BucketIo, S3Bench};
+use super::soak::cli::SoakArgs;
 use crate::tools::Connection;
 use crate::tools::client::S3Client;
 
@@ -45,10 +47,11 @@ pub struct BenchArgs {
     /// Object size: 4KiB, 1MiB, 64MiB, 1GiB, or bytes.
     #[arg(long, default_value = "4KiB")]
     pub size: ByteSize,
-    /// Requests in flight.
+    /// Requests in flight (soak: clients).
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
-    /// Distinct objects the operations cycle over [default: the concurrency].
+    /// Distinct objects the operations cycle over [default: the concurrency;
+    /// soak: keys per client, default 16].
     #[arg(long)]
     pub objects: Option<u64>,
     /// Keys are <prefix><size>-<n>.
@@ -83,9 +86,11 @@ pub struct BenchArgs {
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub soak: SoakArgs,
 }
 
-const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 
 impl BenchArgs {
     pub fn run(self) -> Result<ExitCode, String> {
@@ -93,13 +98,25 @@ impl BenchArgs {
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?;
+        if self.operation == Operation::Soak {
+            let report = runtime.block_on(super::soak::cli::soak(&self))?;
+            return self.finish(&report, report.passed);
+        }
         let report = runtime.block_on(self.bench())?;
+        self.finish(&report, report.errors == 0)
+    }
+
+    /// Prints the report, writes it as JSON if asked; the exit code.
+    fn finish<R>(&self, report: &R, passed: bool) -> Result<ExitCode, String>
+    where
+        R: std::fmt::Display + serde::Serialize,
+    {
         println!("{report}");
         if let Some(path) = &self.json {
-            let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+            let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
             std::fs::write(path, json + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
         }
-        Ok(if report.errors == 0 {
+        Ok(if passed {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
@@ -147,7 +164,7 @@ impl BenchArgs {
         Ok(BenchReport::new(&self.endpoint_url, workload, tally))
     }
 
-    fn connection(&self) -> Connection {
+    pub(super) fn connection(&self) -> Connection {
         Connection {
             endpoint_url: self.endpoint_url.clone(),
             access_key_id: self.access_key_id.clone(),
@@ -164,10 +181,12 @@ impl BenchArgs {
         let bucket = self.bucket.clone().ok_or("--bucket is required")?;
         let client = S3Client::new(&self.connection()).map_err(|e| e.to_string())?;
         let bench = Arc::new(S3Bench {
-            client,
-            bucket,
+            io: BucketIo {
+                client,
+                bucket,
+                content: ObjectContent::new(self.seed),
+            },
             workload,
-            content: ObjectContent::new(self.seed),
         });
         if self.operation.reads_objects() && !self.skip_prepare {
             let prepared = bench.clone().prepare().await;

@@ -15,7 +15,8 @@
 //! Signed payloads need each body's SHA-256. [`ObjectContent::sha256_hex`]
 //! keeps each one it computed: a run that writes the same objects again
 //! hashes each body once, so the client's own hashing does not distort what
-//! is measured.
+//! is measured. A run that writes every content once (the soak) keeps none
+//! ([`ObjectContent::each_written_once`]), so its memory does not grow.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -30,6 +31,15 @@ use crate::body::{self, ProxyBody};
 /// Length of the pattern and of each piece (and the largest frame a body yields).
 pub const PATTERN_LEN: usize = 1 << 20;
 
+/// Bytes `offset..offset + len` of the content `content_id`: what a PUT or
+/// part sends, or what a GET should read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentSlice {
+    pub content_id: u64,
+    pub offset: u64,
+    pub len: u64,
+}
+
 /// The deterministic content of every object of a run.
 pub struct ObjectContent {
     /// The pattern twice over, so any window of up to `PATTERN_LEN` bytes is
@@ -37,10 +47,20 @@ pub struct ObjectContent {
     doubled: Bytes,
     seed: u64,
     hashes: Mutex<HashMap<(u64, u64, u64), String>>,
+    keep_hashes: bool,
 }
 
 impl ObjectContent {
     pub fn new(seed: u64) -> Self {
+        Self::with_hash_cache(seed, true)
+    }
+
+    /// For runs that write each content id once: body hashes are not kept.
+    pub fn each_written_once(seed: u64) -> Self {
+        Self::with_hash_cache(seed, false)
+    }
+
+    fn with_hash_cache(seed: u64, keep_hashes: bool) -> Self {
         let mut pattern = Vec::with_capacity(2 * PATTERN_LEN);
         let mut state = seed;
         while pattern.len() < PATTERN_LEN {
@@ -51,6 +71,7 @@ impl ObjectContent {
             doubled: Bytes::from(pattern),
             seed,
             hashes: Mutex::new(HashMap::new()),
+            keep_hashes,
         }
     }
 
@@ -97,7 +118,7 @@ impl ObjectContent {
     }
 
     /// The hex SHA-256 of bytes `offset..offset + len` of object `index`,
-    /// computed once.
+    /// computed once (unless the hashes are not kept).
     pub fn sha256_hex(&self, index: u64, offset: u64, len: u64) -> String {
         let key = (index, offset, len);
         if let Some(hash) = self.lock_hashes().get(&key) {
@@ -108,7 +129,9 @@ impl ObjectContent {
             hasher.update(&frame);
         }
         let hash = hex::encode(hasher.finalize());
-        self.lock_hashes().insert(key, hash.clone());
+        if self.keep_hashes {
+            self.lock_hashes().insert(key, hash.clone());
+        }
         hash
     }
 
@@ -167,8 +190,9 @@ impl ContentChecker<'_> {
 }
 
 /// SplitMix64: a tiny, well-known generator, enough for filler bytes (the
-/// pattern needs to be varied and reproducible, not secret).
-fn splitmix64(state: &mut u64) -> u64 {
+/// pattern needs to be varied and reproducible, not secret) and for the
+/// soak's choices.
+pub fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -252,5 +276,11 @@ mod tests {
         assert_eq!(content.lock_hashes().len(), 1);
         content.sha256_hex(1, 0, 10_000);
         assert_eq!(content.lock_hashes().len(), 1);
+        let once = ObjectContent::each_written_once(3);
+        assert_eq!(
+            once.sha256_hex(1, 0, 10_000),
+            content.sha256_hex(1, 0, 10_000)
+        );
+        assert!(once.lock_hashes().is_empty());
     }
 }

@@ -11,7 +11,9 @@
 //! - [`content`]: deterministic object bytes, zero-copy bodies, the read check;
 //! - [`driver`]: workers, stop conditions, the tally (HDR latency histogram);
 //! - [`s3_ops`] / [`kms_ops`]: the requests;
-//! - [`report`]: the result as text and JSON; [`cli`]: the command line.
+//! - [`report`]: the result as text and JSON; [`cli`]: the command line;
+//! - [`soak`]: `s3seal bench soak`, a mixed workload for a set time with
+//!   every answer checked and the server's RSS and open fds watched.
 
 pub mod cli;
 pub mod content;
@@ -20,3 +22,4 @@ pub mod kms_ops;
 pub mod plan;
 pub mod report;
 pub mod s3_ops;
+pub mod soak;

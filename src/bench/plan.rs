@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::content::ContentSlice;
 use super::driver::StopAt;
 
 /// The operations the load generator drives.
@@ -25,6 +26,10 @@ pub enum Operation {
     KmsGenerateDataKey,
     /// KMS Decrypt of data keys generated beforehand, the plaintext checked.
     KmsDecrypt,
+    /// A soak: `--concurrency` clients, each on its own `--objects` keys,
+    /// PUT/GET/ranged GET/HEAD/LIST/DELETE at random for `--duration`, sizes
+    /// 0 B to `--max-size`, every answer checked (see the soak options).
+    Soak,
 }
 
 impl Operation {
@@ -79,6 +84,15 @@ impl Span {
     /// The identity of the bytes: the object, and for writes, the pass.
     pub fn content_id(&self) -> u64 {
         self.object | (self.pass << 40)
+    }
+
+    /// The bytes this span sends or should read.
+    pub fn content_slice(&self) -> ContentSlice {
+        ContentSlice {
+            content_id: self.content_id(),
+            offset: self.offset,
+            len: self.len,
+        }
     }
 }
 

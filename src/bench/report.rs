@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::driver::Tally;
 use super::plan::Workload;
 
-const MIB: f64 = 1024.0 * 1024.0;
+pub const MIB: f64 = 1024.0 * 1024.0;
 
 #[derive(Debug, Serialize)]
 pub struct Latency {
@@ -18,6 +19,20 @@ pub struct Latency {
     pub p99: f64,
     pub max: f64,
     pub mean: f64,
+}
+
+impl Latency {
+    /// Milliseconds, from a histogram of microseconds.
+    pub fn from_micros(h: &Histogram<u64>) -> Self {
+        let ms = |micros: u64| micros as f64 / 1000.0;
+        Latency {
+            p50: ms(h.value_at_quantile(0.50)),
+            p90: ms(h.value_at_quantile(0.90)),
+            p99: ms(h.value_at_quantile(0.99)),
+            max: ms(h.max()),
+            mean: h.mean() / 1000.0,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -44,15 +59,7 @@ pub struct BenchReport {
 impl BenchReport {
     pub fn new(endpoint: &str, workload: Workload, tally: Tally) -> Self {
         let seconds = tally.elapsed.as_secs_f64().max(1e-9);
-        let h = &tally.latency_micros;
-        let ms = |micros: u64| micros as f64 / 1000.0;
-        let latency_ms = Latency {
-            p50: ms(h.value_at_quantile(0.50)),
-            p90: ms(h.value_at_quantile(0.90)),
-            p99: ms(h.value_at_quantile(0.99)),
-            max: ms(h.max()),
-            mean: h.mean() / 1000.0,
-        };
+        let latency_ms = Latency::from_micros(&tally.latency_micros);
         BenchReport {
             endpoint: endpoint.to_string(),
             workload,

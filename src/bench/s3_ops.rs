@@ -1,24 +1,109 @@
 //! The S3 operations of the load generator, each one request through the
 //! tools' SigV4 client ([`S3Client`]), each read checked byte for byte.
+//!
+//! [`BucketIo`] holds the single-object requests (PUT of a content slice,
+//! the streamed check of a body read back) that the fixed workloads
+//! ([`S3Bench`]) and the soak ([`super::soak`]) share.
 
 use std::sync::{Arc, Mutex};
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 use http_body_util::BodyExt;
 
-use super::content::ObjectContent;
+use super::content::{ContentSlice, ObjectContent};
 use super::driver::{self, OpFailure, StopAt, Tally};
 use super::plan::{Operation, PayloadSigning, Span, Workload};
 use crate::tools::ToolError;
 use crate::tools::client::{S3Client, UploadBody};
 use crate::upstream::UpstreamPayload;
 
-/// Everything an S3 operation needs, shared by the workers.
-pub struct S3Bench {
+/// A bucket behind one client, and the content the load writes to it.
+pub struct BucketIo {
     pub client: S3Client,
     pub bucket: String,
-    pub workload: Workload,
     pub content: ObjectContent,
+}
+
+impl BucketIo {
+    /// A streamed body of `slice`, its payload declared as `payload` says.
+    pub fn upload_body(&self, slice: ContentSlice, payload: PayloadSigning) -> UploadBody {
+        let ContentSlice {
+            content_id,
+            offset,
+            len,
+        } = slice;
+        let payload = match payload {
+            PayloadSigning::Signed => {
+                UpstreamPayload::Sha256Hex(self.content.sha256_hex(content_id, offset, len))
+            }
+            PayloadSigning::Unsigned => UpstreamPayload::Unsigned,
+        };
+        UploadBody {
+            body: self.content.body(content_id, offset, len),
+            len,
+            payload,
+        }
+    }
+
+    /// PUT of `slice` as the whole object `key`; returns the answer's ETag.
+    pub async fn put(
+        &self,
+        key: &str,
+        slice: ContentSlice,
+        payload: PayloadSigning,
+    ) -> Result<Option<HeaderValue>, OpFailure> {
+        let response = self
+            .client
+            .put(
+                &self.bucket,
+                key,
+                HeaderMap::new(),
+                self.upload_body(slice, payload),
+            )
+            .await
+            .map_err(failure)?;
+        let etag = response.headers().get(http::header::ETAG).cloned();
+        drain(response.into_body()).await?;
+        Ok(etag)
+    }
+
+    /// Reads the body of a GET of `key` to its end, checking that it holds
+    /// exactly `expected`; returns the bytes checked.
+    pub async fn check_body(
+        &self,
+        key: &str,
+        mut body: hyper::body::Incoming,
+        expected: ContentSlice,
+    ) -> Result<u64, OpFailure> {
+        let mut checker = self.content.checker(expected.content_id, expected.offset);
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                OpFailure::failed("body", format!("GET {key}: reading the body: {e}"))
+            })?;
+            if let Some(data) = frame.data_ref() {
+                checker.check(data).map_err(|at| {
+                    OpFailure::Mismatch(format!(
+                        "GET {key}: byte {at} differs from what was written"
+                    ))
+                })?;
+            }
+        }
+        if checker.checked() != expected.len {
+            return Err(OpFailure::Mismatch(format!(
+                "GET {key}: {} bytes from offset {}, expected {}",
+                checker.checked(),
+                expected.offset,
+                expected.len
+            )));
+        }
+        Ok(expected.len)
+    }
+}
+
+/// Everything an S3 operation of a fixed workload needs, shared by the workers.
+pub struct S3Bench {
+    pub io: BucketIo,
+    pub workload: Workload,
 }
 
 impl S3Bench {
@@ -73,38 +158,24 @@ impl S3Bench {
     }
 
     fn upload_body(&self, span: Span) -> UploadBody {
-        let content = &self.content;
-        let payload = match self.workload.payload {
-            PayloadSigning::Signed => UpstreamPayload::Sha256Hex(content.sha256_hex(
-                span.content_id(),
-                span.offset,
-                span.len,
-            )),
-            PayloadSigning::Unsigned => UpstreamPayload::Unsigned,
-        };
-        UploadBody {
-            body: content.body(span.content_id(), span.offset, span.len),
-            len: span.len,
-            payload,
-        }
+        self.io
+            .upload_body(span.content_slice(), self.workload.payload)
     }
 
     async fn put(&self, span: Span) -> Result<u64, OpFailure> {
         let key = self.workload.key(span.object);
-        let response = self
-            .client
-            .put(&self.bucket, &key, HeaderMap::new(), self.upload_body(span))
-            .await
-            .map_err(failure)?;
-        drain(response.into_body()).await?;
+        self.io
+            .put(&key, span.content_slice(), self.workload.payload)
+            .await?;
         Ok(span.len)
     }
 
     async fn head(&self, span: Span) -> Result<u64, OpFailure> {
         let key = self.workload.key(span.object);
         let head = self
+            .io
             .client
-            .head(&self.bucket, &key)
+            .head(&self.io.bucket, &key)
             .await
             .map_err(failure)?
             .ok_or_else(|| OpFailure::failed("404 NoSuchKey", format!("HEAD {key}: not found")))?;
@@ -124,33 +195,14 @@ impl S3Bench {
         let whole = span.offset == 0 && span.len == self.workload.object_size;
         let range = (!whole).then(|| (span.offset, span.offset + span.len - 1));
         let response = self
+            .io
             .client
-            .get(&self.bucket, &key, None, range)
+            .get(&self.io.bucket, &key, None, range)
             .await
             .map_err(failure)?;
-        let mut body = response.into_body();
-        let mut checker = self.content.checker(span.content_id(), span.offset);
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| {
-                OpFailure::failed("body", format!("GET {key}: reading the body: {e}"))
-            })?;
-            if let Some(data) = frame.data_ref() {
-                checker.check(data).map_err(|at| {
-                    OpFailure::Mismatch(format!(
-                        "GET {key}: byte {at} differs from what was written"
-                    ))
-                })?;
-            }
-        }
-        if checker.checked() != span.len {
-            return Err(OpFailure::Mismatch(format!(
-                "GET {key}: {} bytes from offset {}, expected {}",
-                checker.checked(),
-                span.offset,
-                span.len
-            )));
-        }
-        Ok(span.len)
+        self.io
+            .check_body(&key, response.into_body(), span.content_slice())
+            .await
     }
 
     /// Multipart uploads of every object: create each, upload all parts with
@@ -163,8 +215,9 @@ impl S3Bench {
         for object in 0..self.workload.objects {
             let key = self.workload.key(object);
             match self
+                .io
                 .client
-                .create_multipart(&self.bucket, &key, HeaderMap::new())
+                .create_multipart(&self.io.bucket, &key, HeaderMap::new())
                 .await
             {
                 Ok(upload_id) => uploads.push(upload_id),
@@ -187,9 +240,10 @@ impl S3Bench {
                 let key = bench.workload.key(span.object);
                 let upload_id = &ids[span.object as usize];
                 let etag = bench
+                    .io
                     .client
                     .upload_part(
-                        &bench.bucket,
+                        &bench.io.bucket,
                         &key,
                         (upload_id, span.part_number),
                         bench.upload_body(span),
@@ -227,19 +281,22 @@ impl S3Bench {
             .collect();
         let Some(parts) = parts else {
             // A part failed (already counted): the upload cannot be completed.
-            self.client
-                .abort_multipart(&self.bucket, &key, upload_id)
+            self.io
+                .client
+                .abort_multipart(&self.io.bucket, &key, upload_id)
                 .await;
             return;
         };
         if let Err(err) = self
+            .io
             .client
-            .complete_multipart(&self.bucket, &key, upload_id, &parts, HeaderMap::new())
+            .complete_multipart(&self.io.bucket, &key, upload_id, &parts, HeaderMap::new())
             .await
         {
             tally.record_failure(failure(err));
-            self.client
-                .abort_multipart(&self.bucket, &key, upload_id)
+            self.io
+                .client
+                .abort_multipart(&self.io.bucket, &key, upload_id)
                 .await;
         }
     }
@@ -247,15 +304,16 @@ impl S3Bench {
     async fn abort_all(&self, upload_ids: &[String]) {
         for (object, upload_id) in upload_ids.iter().enumerate() {
             let key = self.workload.key(object as u64);
-            self.client
-                .abort_multipart(&self.bucket, &key, upload_id)
+            self.io
+                .client
+                .abort_multipart(&self.io.bucket, &key, upload_id)
                 .await;
         }
     }
 }
 
 /// Reads an answer's body to its end, so the connection goes back to the pool.
-async fn drain(body: hyper::body::Incoming) -> Result<(), OpFailure> {
+pub async fn drain(body: hyper::body::Incoming) -> Result<(), OpFailure> {
     body.collect()
         .await
         .map(|_| ())
@@ -263,7 +321,7 @@ async fn drain(body: hyper::body::Incoming) -> Result<(), OpFailure> {
 }
 
 /// A tool error as a counted failure, grouped by status and S3 error code.
-fn failure(err: ToolError) -> OpFailure {
+pub fn failure(err: ToolError) -> OpFailure {
     let label = match &err {
         ToolError::Status { status, code, .. } => match code {
             Some(code) => format!("{status} {code}"),
