@@ -45,11 +45,14 @@ pub struct SoakArgs {
     /// Seconds not judged at the start [default: a fifth of --duration, at most 60].
     #[arg(long)]
     pub warmup: Option<f64>,
-    /// How much higher the RSS may be at the end than after warm-up.
-    #[arg(long, default_value = "32MiB")]
+    /// How much higher the RSS may be at the end than after warm-up (the
+    /// median of the last quarter of the run against that of the first
+    /// quarter after warm-up).
+    #[arg(long, default_value = "16MiB")]
     pub rss_margin: ByteSize,
-    /// How many more open file descriptors there may be at the end than after warm-up.
-    #[arg(long, default_value_t = 16)]
+    /// How many more open file descriptors there may be at the end than
+    /// after warm-up (medians, as for --rss-margin).
+    #[arg(long, default_value_t = 8)]
     pub fd_margin: u64,
 }
 

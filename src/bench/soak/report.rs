@@ -322,7 +322,7 @@ fn write_resources(f: &mut fmt::Formatter<'_>, r: &ResourceReport) -> fmt::Resul
     if let Some(flat) = &r.flatness {
         write!(
             f,
-            "\n  after warm-up ({:.0} s; windows of {:.0} s): RSS {:.1} -> {:.1} MiB (margin {:.1}), fds {} -> {} (margin {}); RSS slope {:+.1} KiB/min",
+            "\n  medians after warm-up ({:.0} s) and at the end (windows of {:.0} s): RSS {:.1} -> {:.1} MiB (margin {:.1}), fds {} -> {} (margin {}); RSS slope {:+.1} KiB/min",
             flat.rule.warmup_seconds,
             flat.window_seconds,
             kib_in_mib(flat.rss_after_warmup_kib),
