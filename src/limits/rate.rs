@@ -17,9 +17,15 @@ type KeyedLimiter = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultC
 /// refills each, `burst` is its size.
 pub struct PrincipalRateLimiter {
     /// Everyone without a rate of their own, each with their own bucket.
-    default: Option<KeyedLimiter>,
+    default: Option<Limited<KeyedLimiter>>,
     /// Principals with their own rate (`None`: unlimited).
-    own: HashMap<String, Option<DirectLimiter>>,
+    own: HashMap<String, Option<Limited<DirectLimiter>>>,
+}
+
+/// A limiter and the rate it enforces (for the refusal's message).
+struct Limited<L> {
+    rate: u32,
+    limiter: L,
 }
 
 /// A refused request: the principal is over its rate.
@@ -33,33 +39,39 @@ pub struct RateLimited {
 impl PrincipalRateLimiter {
     pub fn new(config: &LimitsConfig) -> Self {
         let quota = |rate: u32| {
-            let rate = NonZeroU32::new(rate)?;
-            let burst = NonZeroU32::new(config.burst).unwrap_or(rate);
-            Some(Quota::per_second(rate).allow_burst(burst))
+            let per_second = NonZeroU32::new(rate)?;
+            let burst = NonZeroU32::new(config.burst).unwrap_or(per_second);
+            Some((rate, Quota::per_second(per_second).allow_burst(burst)))
         };
         PrincipalRateLimiter {
-            default: quota(config.requests_per_second).map(RateLimiter::keyed),
+            default: quota(config.requests_per_second).map(|(rate, quota)| Limited {
+                rate,
+                limiter: RateLimiter::keyed(quota),
+            }),
             own: config
                 .principal_requests_per_second
                 .iter()
-                .map(|(name, &rate)| (name.clone(), quota(rate).map(RateLimiter::direct)))
+                .map(|(name, &rate)| {
+                    let limited = quota(rate).map(|(rate, quota)| Limited {
+                        rate,
+                        limiter: RateLimiter::direct(quota),
+                    });
+                    (name.clone(), limited)
+                })
                 .collect(),
         }
     }
 
     /// Takes one request from `principal`'s bucket, or says it is empty.
-    pub fn check(&self, principal: &str, config: &LimitsConfig) -> Result<(), RateLimited> {
+    pub fn check(&self, principal: &str) -> Result<(), RateLimited> {
         let (allowed, rate) = match self.own.get(principal) {
             Some(None) => return Ok(()),
-            Some(Some(limiter)) => (
-                limiter.check().is_ok(),
-                config.principal_requests_per_second[principal],
-            ),
+            Some(Some(own)) => (own.limiter.check().is_ok(), own.rate),
             None => match &self.default {
                 None => return Ok(()),
-                Some(limiter) => (
-                    limiter.check_key(&principal.to_string()).is_ok(),
-                    config.requests_per_second,
+                Some(default) => (
+                    default.limiter.check_key(&principal.to_string()).is_ok(),
+                    default.rate,
                 ),
             },
         };
@@ -87,22 +99,20 @@ mod tests {
         }
     }
 
-    fn allowed_at_once(limiter: &PrincipalRateLimiter, config: &LimitsConfig, who: &str) -> usize {
-        (0..1000)
-            .take_while(|_| limiter.check(who, config).is_ok())
-            .count()
+    fn allowed_at_once(limiter: &PrincipalRateLimiter, who: &str) -> usize {
+        (0..1000).take_while(|_| limiter.check(who).is_ok()).count()
     }
 
     #[test]
     fn each_principal_has_its_own_bucket() {
         let config = config(5, 3, &[("ops", 0), ("batch", 10)]);
         let limiter = PrincipalRateLimiter::new(&config);
-        assert_eq!(allowed_at_once(&limiter, &config, "app"), 3);
-        assert_eq!(allowed_at_once(&limiter, &config, "other"), 3);
+        assert_eq!(allowed_at_once(&limiter, "app"), 3);
+        assert_eq!(allowed_at_once(&limiter, "other"), 3);
         // Own rates replace the default (burst applies to them too).
-        assert_eq!(allowed_at_once(&limiter, &config, "ops"), 1000);
-        assert_eq!(allowed_at_once(&limiter, &config, "batch"), 3);
-        let refused = limiter.check("app", &config).unwrap_err();
+        assert_eq!(allowed_at_once(&limiter, "ops"), 1000);
+        assert_eq!(allowed_at_once(&limiter, "batch"), 3);
+        let refused = limiter.check("app").unwrap_err();
         assert_eq!(refused.rate, 5);
     }
 
@@ -110,13 +120,13 @@ mod tests {
     fn no_rate_means_no_limit() {
         let config = config(0, 0, &[]);
         let limiter = PrincipalRateLimiter::new(&config);
-        assert_eq!(allowed_at_once(&limiter, &config, "app"), 1000);
+        assert_eq!(allowed_at_once(&limiter, "app"), 1000);
     }
 
     #[test]
     fn burst_defaults_to_the_rate() {
         let config = config(7, 0, &[]);
         let limiter = PrincipalRateLimiter::new(&config);
-        assert_eq!(allowed_at_once(&limiter, &config, "app"), 7);
+        assert_eq!(allowed_at_once(&limiter, "app"), 7);
     }
 }

@@ -178,7 +178,7 @@ async fn serve_request(
         principal = Some(auth.principal.clone());
         state
             .rate_limits
-            .check(&auth.principal.name, &state.config.limits)
+            .check(&auth.principal.name)
             .map_err(|limited| {
                 S3Error::new(
                     crate::error::S3ErrorCode::SlowDown,

@@ -155,7 +155,7 @@ pub async fn serve(
         identity = UserIdentity::user(&auth.principal, &state.config.server.account_id);
         state
             .rate_limits
-            .check(&auth.principal.name, &state.config.limits)
+            .check(&auth.principal.name)
             .map_err(|limited| {
                 ApiError::new("ThrottlingException", format!("Rate exceeded ({limited})"))
             })?;
