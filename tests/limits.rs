@@ -80,49 +80,34 @@ fn oversized_header_sections_are_refused_as_s3_does() {
     let bucket = make_bucket(&s3seal, "limits-head");
     let dir = tempfile::tempdir().unwrap();
     let f = temp_file(dir.path(), "f", b"metadata-heavy");
+    let put_with_metadata = |key: &str, metadata: &str| {
+        s3seal.aws(&[
+            "s3api",
+            "put-object",
+            "--bucket",
+            &bucket,
+            "--key",
+            key,
+            "--body",
+            f.to_str().unwrap(),
+            "--metadata",
+            metadata,
+        ])
+    };
     let big = format!("big={}", "m".repeat(5000));
-    let out = s3seal.aws(&[
-        "s3api",
-        "put-object",
-        "--bucket",
-        &bucket,
-        "--key",
-        "big",
-        "--body",
-        f.to_str().unwrap(),
-        "--metadata",
-        &big,
-    ]);
-    fails_with(&out, "RequestHeaderSectionTooLarge");
+    fails_with(
+        &put_with_metadata("big", &big),
+        "RequestHeaderSectionTooLarge",
+    );
     let many: Vec<String> = (0..45).map(|i| format!("m{i}=v")).collect();
-    let out = s3seal.aws(&[
-        "s3api",
-        "put-object",
-        "--bucket",
-        &bucket,
-        "--key",
-        "many",
-        "--body",
-        f.to_str().unwrap(),
-        "--metadata",
-        &many.join(","),
-    ]);
-    fails_with(&out, "RequestHeaderSectionTooLarge");
+    fails_with(
+        &put_with_metadata("many", &many.join(",")),
+        "RequestHeaderSectionTooLarge",
+    );
     fails_with(&s3seal.head(&bucket, "big"), "404");
     fails_with(&s3seal.head(&bucket, "many"), "404");
     // Within the limits, metadata is stored as before.
-    ok(&s3seal.aws(&[
-        "s3api",
-        "put-object",
-        "--bucket",
-        &bucket,
-        "--key",
-        "fine",
-        "--body",
-        f.to_str().unwrap(),
-        "--metadata",
-        "a=1,b=2",
-    ]));
+    ok(&put_with_metadata("fine", "a=1,b=2"));
 }
 
 #[test]

@@ -78,17 +78,7 @@ def idle_keepalive():
     host, port, netloc = address()
     sock = socket.create_connection((host, port))
     sock.sendall(f"GET / HTTP/1.1\r\nhost: {netloc}\r\n\r\n".encode())
-    stream = sock.makefile("rb")
-    status = stream.readline().decode().strip()
-    length = 0
-    while True:
-        line = stream.readline().decode().strip()
-        if not line:
-            break
-        name, _, value = line.partition(":")
-        if name.lower() == "content-length":
-            length = int(value)
-    stream.read(length)
+    status = rawsign.read_response(sock.makefile("rb"))
     waited, rest = seconds_until_closed(sock)
     print(json.dumps({"first_status": status, "seconds": waited, "after": rest.decode(errors="replace")}))
 

@@ -137,18 +137,7 @@ def expect_continue(path, body):
         sock.sendall(head.encode())
 
     def read_response(has_body=True):
-        status = stream.readline().decode().strip()
-        length = 0
-        while True:
-            line = stream.readline().decode().strip()
-            if not line:
-                break
-            name, _, value = line.partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-        if has_body and length:
-            stream.read(length)
-        return status
+        return rawsign.read_response(stream, has_body)
 
     send_head("PUT", body, {"expect": "100-continue"})
     first = stream.readline().decode().strip()

@@ -52,6 +52,23 @@ def env():
     )
 
 
+def read_response(stream, has_body=True):
+    """Reads one response head (and its Content-Length body) from a raw
+    socket's stream; returns the status line."""
+    status = stream.readline().decode().strip()
+    length = 0
+    while True:
+        line = stream.readline().decode().strip()
+        if not line:
+            break
+        name, _, value = line.partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    if has_body and length:
+        stream.read(length)
+    return status
+
+
 def connection(endpoint):
     u = urllib.parse.urlparse(endpoint)
     return http.client.HTTPConnection(u.hostname, u.port, timeout=60), u.netloc
