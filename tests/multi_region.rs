@@ -64,11 +64,7 @@ impl Deployment {
         garage: &'static Garage,
         root_byte: u8,
     ) -> Self {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join("s3seal-it")
-            .join(format!("mrk-{}-{region}-{}", std::process::id(), ports.0));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch_dir(&format!("mrk-{region}-{}", ports.0));
         std::fs::write(dir.join("root.key"), hex_of(&[root_byte; 32])).unwrap();
         Deployment {
             region,

@@ -37,8 +37,47 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// This test process's scratch directory: `target/tmp/s3seal-it/<pid>/`.
+/// Garage's data lives as long as the process that started it, and statics
+/// are never dropped, so a process cannot clean up after itself; the first
+/// call instead removes the directories of test processes that have ended.
+/// Without that, every test binary of a `cargo test` run leaves hundreds of
+/// MiB of Garage blocks behind, and CI runs out of disk.
 fn tmp_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("s3seal-it")
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let all = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("s3seal-it");
+        remove_dirs_of_finished_processes(&all);
+        let mine = all.join(std::process::id().to_string());
+        std::fs::create_dir_all(&mine).unwrap();
+        mine
+    })
+    .clone()
+}
+
+/// A fresh, empty directory for one test's own files, inside [`tmp_root`].
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = tmp_root().join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Removes `<all>/<pid>` for every pid that is no longer running (and any
+/// entry not named by a pid, left by older versions of this harness).
+fn remove_dirs_of_finished_processes(all: &Path) {
+    let Ok(entries) = std::fs::read_dir(all) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let running = name.parse::<u32>().is_ok_and(|pid| {
+            pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()
+        });
+        if !running {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 pub fn free_port() -> u16 {
@@ -154,9 +193,7 @@ fn start_garage_with(name: &str, db_engine: &str) -> Garage {
         &["--version"],
         "Run scripts/test (it installs Garage 2.5.0), or `cargo install --locked garage --version 2.5.0`.",
     );
-    let dir = tmp_root().join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir(name);
     let (s3, rpc, admin) = (free_port(), free_port(), free_port());
     let script = repo().join("scripts/garage-node");
     let status = Command::new(&script)
@@ -296,13 +333,7 @@ impl S3seal {
         let region = options.region.clone().unwrap_or_else(|| REGION.to_string());
         let dir = options.dir.clone().unwrap_or_else(|| {
             static N: AtomicU32 = AtomicU32::new(0);
-            let d = tmp_root().join(format!(
-                "s3seal-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::SeqCst)
-            ));
-            let _ = std::fs::remove_dir_all(&d);
-            d
+            scratch_dir(&format!("s3seal-{}", N.fetch_add(1, Ordering::SeqCst)))
         });
         std::fs::create_dir_all(&dir).unwrap();
         let port = options.port.unwrap_or_else(free_port);
