@@ -143,6 +143,12 @@ pub struct UpstreamConfig {
     pub path_style: bool,
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_seconds: u64,
+    /// How long s3seal waits on the upstream without progress (taking body
+    /// bytes, answering, sending response bytes) before giving up on the
+    /// request: `503 ServiceUnavailable`, or a cut connection mid-body.
+    /// Time spent waiting on the client does not count.
+    #[serde(default = "default_upstream_idle_timeout")]
+    pub idle_timeout_seconds: u64,
     /// For an `https://` upstream: a PEM file of the CA certificates to trust
     /// instead of the system's trust store.
     #[serde(default)]
@@ -157,6 +163,9 @@ fn yes() -> bool {
 }
 fn default_connect_timeout() -> u64 {
     5
+}
+fn default_upstream_idle_timeout() -> u64 {
+    120
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -495,6 +504,9 @@ impl Config {
         }
         if url.host().is_none() {
             return invalid("upstream.url has no host");
+        }
+        if self.upstream.idle_timeout_seconds == 0 {
+            return invalid("upstream.idle_timeout_seconds must be positive");
         }
         self.validate_tls()?;
         if let Some(problem) = self.limits.problem() {

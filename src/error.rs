@@ -354,10 +354,19 @@ impl From<SealError> for S3Error {
     }
 }
 
+impl From<crate::limits::RateLimited> for S3Error {
+    fn from(limited: crate::limits::RateLimited) -> Self {
+        S3Error::new(
+            S3ErrorCode::SlowDown,
+            format!("Please reduce your request rate. ({limited})"),
+        )
+    }
+}
+
 impl From<UpstreamError> for S3Error {
     fn from(err: UpstreamError) -> Self {
         match err {
-            UpstreamError::Unreachable(_) | UpstreamError::Timeout => S3Error::new(
+            UpstreamError::Unreachable(_) | UpstreamError::Timeout(_) => S3Error::new(
                 S3ErrorCode::ServiceUnavailable,
                 format!("the upstream store is unavailable: {err}"),
             ),

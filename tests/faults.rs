@@ -1,6 +1,7 @@
 //! How s3seal fails: with real processes and a relay that breaks the link to
 //! a real Garage on command. The upstream going away gives S3 errors and
-//! s3seal recovers; a transfer cut on either side never reports success for
+//! s3seal recovers; an upstream that hangs is given up on, and a client that
+//! is merely slow is not; a transfer cut on either side never reports success for
 //! data that was not stored nor passes truncated data off as complete; a
 //! client that disconnects leaves nothing behind; `kill -9` loses nothing
 //! that was acknowledged; a full or read-only disk gives clear errors and no
@@ -19,12 +20,36 @@ use serde_json::Value;
 
 /// s3seal in front of Garage through a [`FaultRelay`].
 fn behind_relay() -> (S3seal, FaultRelay) {
+    behind_relay_with(Vec::new())
+}
+
+/// [`behind_relay`], with `S3SEAL_*` settings.
+fn behind_relay_with(env: Vec<(String, String)>) -> (S3seal, FaultRelay) {
     let relay = FaultRelay::start(SocketAddr::from(([127, 0, 0, 1], garage().s3_port)));
     let s3seal = S3seal::start_with(S3sealOptions {
         upstream_url: Some(relay.url()),
+        env,
         ..Default::default()
     });
     (s3seal, relay)
+}
+
+/// The upstream idle timeout of [`behind_hanging_relay`].
+const IDLE_TIMEOUT_SECONDS: f64 = 2.0;
+
+/// s3seal giving up on a silent upstream after [`IDLE_TIMEOUT_SECONDS`], and
+/// on a silent client only after 30 s.
+fn behind_hanging_relay() -> (S3seal, FaultRelay) {
+    behind_relay_with(vec![
+        (
+            "S3SEAL_UPSTREAM_IDLE_TIMEOUT_SECONDS".into(),
+            IDLE_TIMEOUT_SECONDS.to_string(),
+        ),
+        (
+            "S3SEAL_LIMITS_BODY_IDLE_TIMEOUT_SECONDS".into(),
+            "30".into(),
+        ),
+    ])
 }
 
 fn scenario(s3seal: &S3seal, args: &[&str]) -> Value {
@@ -117,6 +142,87 @@ fn upstream_dying_mid_get_is_never_a_complete_answer() {
         Some(sha256_hex(&data).as_str()),
         "{whole}"
     );
+}
+
+/// The time an answer took, from a scenario's `elapsed`.
+fn elapsed(answer: &Value) -> f64 {
+    answer["elapsed"]
+        .as_f64()
+        .expect("the scenario reports elapsed")
+}
+
+#[test]
+fn an_upstream_that_stops_answering_is_given_up_on() {
+    let (s3seal, relay) = behind_hanging_relay();
+    let bucket = make_bucket(&s3seal, "fault-hang");
+    let data = test_data(8 * 1024 * 1024, 6);
+    let dir = tempfile::tempdir().unwrap();
+    let f = temp_file(dir.path(), "f", &data);
+    ok(&s3seal.put_file(&bucket, "obj", &f, &[]));
+    relay.cut_all();
+
+    // No answer at all: 503 once the idle timeout has passed.
+    relay.stall_after_received(Some(0));
+    let head = scenario(&s3seal, &["head", &bucket, "obj"]);
+    assert!(head["error"].as_str().unwrap().contains("503"), "{head}");
+    let waited = elapsed(&head);
+    assert!(
+        (IDLE_TIMEOUT_SECONDS..IDLE_TIMEOUT_SECONDS * 2.0 + 5.0).contains(&waited),
+        "{head}"
+    );
+    relay.cut_all();
+    relay.stall_after_received(None);
+
+    // The store stops taking a PUT's body: 503 and nothing stored. (The
+    // rest of the body fits the sockets' buffers, so the client has sent it
+    // all and reads the answer.)
+    relay.stall_after_sent(Some(1024 * 1024));
+    let size = (2 * 1024 * 1024).to_string();
+    let put = scenario(&s3seal, &["put", &bucket, "stalled", &size]);
+    assert!(
+        put["error"]
+            .as_str()
+            .unwrap()
+            .contains("ServiceUnavailable"),
+        "{put}"
+    );
+    relay.cut_all();
+    relay.stall_after_sent(None);
+    fails_with(&upstream_head(&bucket, "stalled"), "404");
+
+    // Silent in the middle of a GET's body: the download fails, never short.
+    relay.stall_after_received(Some(2 * 1024 * 1024));
+    let get = scenario(&s3seal, &["get", &bucket, "obj"]);
+    assert!(get.get("error").is_some(), "a stalled GET must fail: {get}");
+    assert!(
+        elapsed(&get) < 60.0,
+        "s3seal, not the client, gave up: {get}"
+    );
+    relay.cut_all();
+    relay.stall_after_received(None);
+
+    // Nothing is left stuck: the same s3seal serves the object whole.
+    let whole = scenario(&s3seal, &["get", &bucket, "obj"]);
+    assert_eq!(
+        whole["sha256"].as_str(),
+        Some(sha256_hex(&data).as_str()),
+        "{whole}"
+    );
+    assert!(
+        s3seal.log().contains("did not answer for 2 s"),
+        "the log names the timeout"
+    );
+}
+
+#[test]
+fn a_slow_client_is_not_mistaken_for_a_hanging_upstream() {
+    let (s3seal, _relay) = behind_hanging_relay();
+    let bucket = make_bucket(&s3seal, "fault-slow");
+    // 4 pieces, each after a pause of twice the upstream idle timeout.
+    let slow = scenario(&s3seal, &["slow-put", &bucket, "slow", "4", "4"]);
+    assert_eq!(slow["status"], 200, "{slow}");
+    let got = scenario(&s3seal, &["get", &bucket, "slow"]);
+    assert_eq!(got["sha256"], slow["sha256"], "{got}");
 }
 
 /// Upstream multipart uploads in progress for `bucket`.

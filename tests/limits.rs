@@ -71,6 +71,12 @@ fn connections_past_the_limit_get_slow_down() {
     let bucket = make_bucket(&s3seal, "limits-conns");
     let held = scenario(&s3seal, &["held-connections", "3", &bucket]);
     assert_eq!(held["over_the_limit"], "503 SlowDown", "{held}");
+    // Like every S3 answer, it carries a request id (16 hex digits).
+    let id = held["request_id"].as_str().unwrap_or_default();
+    assert!(
+        id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{held}"
+    );
     assert_eq!(held["after_one_closed"], "ok", "{held}");
 }
 
@@ -112,21 +118,24 @@ fn oversized_header_sections_are_refused_as_s3_does() {
 
 #[test]
 fn principals_over_their_rate_are_throttled() {
-    // One request per second after a burst of 5: of 40 in a row, most are refused.
+    // One request per second after a burst of 5: of 60 in a row, most are
+    // refused, whichever way the principal signs them.
     let s3seal = start("requests_per_second = 1\nburst = 5");
     let bucket = make_bucket(&s3seal, "limits-rate");
     std::thread::sleep(std::time::Duration::from_secs(6));
     let outcomes = scenario(&s3seal, &["burst", "20", &bucket]);
     let count = |api: &str, outcome: &str| outcomes[api][outcome].as_u64().unwrap_or(0);
-    let served = count("s3", "ok") + count("kms", "ok");
-    let slow_down = count("s3", "503 SlowDown");
+    let served = count("s3", "ok") + count("kms", "ok") + count("post", "ok");
+    let slow_down = count("s3", "503 SlowDown") + count("post", "503 SlowDown");
     let throttled = count("kms", "400 ThrottlingException");
-    // S3 and KMS calls share the principal's bucket: 5 at once, then one a second.
+    // S3, KMS and POST-form calls share the principal's bucket: 5 at once,
+    // then one a second.
     let seconds = outcomes["seconds"].as_f64().unwrap();
     assert!(served as f64 <= 5.0 + seconds.ceil() + 1.0, "{outcomes}");
     assert!(served >= 5, "{outcomes}");
-    assert_eq!(served + slow_down + throttled, 40, "{outcomes}");
+    assert_eq!(served + slow_down + throttled, 60, "{outcomes}");
     assert!(slow_down > 0 && throttled > 0, "{outcomes}");
+    assert!(count("post", "503 SlowDown") > 0, "{outcomes}");
     // The bucket refills: a request a few seconds later is served.
     std::thread::sleep(std::time::Duration::from_secs(3));
     ok(&s3seal.aws(&["s3api", "head-bucket", "--bucket", &bucket]));

@@ -72,7 +72,7 @@ impl BucketIo {
     pub async fn check_body(
         &self,
         key: &str,
-        mut body: hyper::body::Incoming,
+        mut body: crate::upstream::UpstreamBody,
         expected: ContentSlice,
     ) -> Result<u64, OpFailure> {
         let mut checker = self.content.checker(expected.content_id, expected.offset);
@@ -313,7 +313,7 @@ impl S3Bench {
 }
 
 /// Reads an answer's body to its end, so the connection goes back to the pool.
-pub async fn drain(body: hyper::body::Incoming) -> Result<(), OpFailure> {
+pub async fn drain(body: crate::upstream::UpstreamBody) -> Result<(), OpFailure> {
     body.collect()
         .await
         .map(|_| ())

@@ -11,8 +11,8 @@
 //! (each part of an upload is sealed under the upload's own data key).
 
 use crate::body::ClientBody;
+use crate::upstream::UpstreamBody;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
-use hyper::body::Incoming;
 
 use super::RequestContext;
 use super::checksums::PartChecksum;
@@ -360,7 +360,7 @@ async fn server_side_copy(
     source: &CopySource,
     mut headers: HeaderMap,
     metadata: &SealedObjectMetadata,
-) -> Result<Response<Incoming>, S3Error> {
+) -> Result<Response<UpstreamBody>, S3Error> {
     metadata.to_headers(&mut headers)?;
     headers.insert(
         HeaderName::from_static("x-amz-copy-source"),
@@ -383,7 +383,7 @@ async fn server_side_copy(
 /// A successful copy's status, headers, CopyObjectResult body and new ETag.
 /// (S3 may answer 200 with an `<Error>` document; then there is no ETag.)
 async fn copy_result(
-    response: Response<Incoming>,
+    response: Response<UpstreamBody>,
 ) -> Result<(StatusCode, HeaderMap, bytes::Bytes, Option<String>), S3Error> {
     let (head, incoming) = response.into_parts();
     let xml_body = upstream_response::collect_limited(incoming, MAX_RESULT_BODY).await?;

@@ -224,7 +224,7 @@ pub async fn read_stored_range(
     object: &StoredObject,
     first: u64,
     last: u64,
-) -> Result<hyper::body::Incoming, S3Error> {
+) -> Result<crate::upstream::UpstreamBody, S3Error> {
     let mut headers = HeaderMap::new();
     headers.insert(
         http::header::RANGE,

@@ -6,8 +6,8 @@
 //! pass; a mismatch aborts the upstream request before its last byte.
 
 use crate::body::ClientBody;
+use crate::upstream::UpstreamBody;
 use http::{HeaderValue, Method, Response, StatusCode};
-use hyper::body::Incoming;
 
 use super::RequestContext;
 use super::checksums::ObjectChecksum;
@@ -123,7 +123,7 @@ pub struct StreamSealing<'a> {
 
 /// What came of sending one sealed stream upstream.
 pub struct SealedUpload {
-    pub response: Response<Incoming>,
+    pub response: Response<UpstreamBody>,
     /// The plaintext checksum sealed in the stream's record.
     pub recorded: Option<ChecksumRecord>,
     /// The flexible checksum the client sent (header or trailer), verified.

@@ -6,10 +6,10 @@
 //! Responses stream back unchanged.
 
 use crate::body::ClientBody;
+use crate::upstream::UpstreamBody;
 use bytes::Bytes;
 use http::{HeaderValue, Response};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 
 use super::RequestContext;
@@ -99,7 +99,7 @@ async fn send_rewritten_delete(
     ctx: &RequestContext,
     mut parts: http::request::Parts,
     request: &super::xml::DeleteRequest,
-) -> Result<Response<Incoming>, S3Error> {
+) -> Result<Response<UpstreamBody>, S3Error> {
     let body = Bytes::from(request.upstream_body()?);
     let headers = &mut parts.headers;
     headers.remove("content-md5");
@@ -125,7 +125,7 @@ async fn send_rewritten_delete(
 async fn forget_deleted(
     state: &AppState,
     bucket: &str,
-    response: http::Response<Incoming>,
+    response: http::Response<UpstreamBody>,
 ) -> Result<Response<ProxyBody>, S3Error> {
     let (head, incoming) = response.into_parts();
     let xml = upstream_response::collect_limited(incoming, MAX_DELETE_RESULT).await?;
@@ -155,7 +155,7 @@ pub async fn exchange(
     ctx: &RequestContext,
     parts: http::request::Parts,
     body: ClientBody,
-) -> Result<Response<Incoming>, S3Error> {
+) -> Result<Response<UpstreamBody>, S3Error> {
     let bytes = read_small_body(&parts, ctx, body).await?;
     send(state, ctx, parts, bytes).await
 }
@@ -225,7 +225,7 @@ pub async fn send(
     ctx: &RequestContext,
     parts: http::request::Parts,
     bytes: Bytes,
-) -> Result<Response<Incoming>, S3Error> {
+) -> Result<Response<UpstreamBody>, S3Error> {
     let mut headers = forward_request_headers(&parts.headers, Forward::PassThrough);
     if !bytes.is_empty() {
         headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));

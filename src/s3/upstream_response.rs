@@ -6,10 +6,10 @@
 //! misconfiguration, reported as `InternalError` so the upstream's account
 //! details never reach clients.
 
+use crate::upstream::UpstreamBody;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 
 use super::headers::relay_response_headers;
 use crate::body::{self, ProxyBody};
@@ -28,7 +28,7 @@ const UPSTREAM_AUTH_CODES: &[&str] = &[
 ];
 
 /// Relays an upstream response whose body passes through unchanged.
-pub async fn relay(response: Response<Incoming>) -> Result<Response<ProxyBody>, S3Error> {
+pub async fn relay(response: Response<UpstreamBody>) -> Result<Response<ProxyBody>, S3Error> {
     if response.status().is_client_error() || response.status().is_server_error() {
         return relay_error(response).await;
     }
@@ -44,7 +44,7 @@ pub async fn relay(response: Response<Incoming>) -> Result<Response<ProxyBody>, 
 }
 
 /// Relays an upstream error, reading its (small) body to classify it.
-pub async fn relay_error(response: Response<Incoming>) -> Result<Response<ProxyBody>, S3Error> {
+pub async fn relay_error(response: Response<UpstreamBody>) -> Result<Response<ProxyBody>, S3Error> {
     let (parts, incoming) = response.into_parts();
     let bytes = Limited::new(incoming, MAX_ERROR_BODY)
         .collect()
@@ -75,12 +75,12 @@ pub async fn relay_error(response: Response<Incoming>) -> Result<Response<ProxyB
 }
 
 /// Reads a small upstream body (a stream header, an error document) in full.
-pub async fn collect_small(response: Response<Incoming>) -> Result<Bytes, S3Error> {
+pub async fn collect_small(response: Response<UpstreamBody>) -> Result<Bytes, S3Error> {
     collect_limited(response.into_body(), MAX_ERROR_BODY).await
 }
 
 /// Reads an upstream body of at most `limit` bytes in full.
-pub async fn collect_limited(body: Incoming, limit: usize) -> Result<Bytes, S3Error> {
+pub async fn collect_limited(body: UpstreamBody, limit: usize) -> Result<Bytes, S3Error> {
     Limited::new(body, limit)
         .collect()
         .await

@@ -176,15 +176,7 @@ async fn serve_request(
         }
         let auth = state.auth.authenticate(&parts, "s3", SystemTime::now())?;
         principal = Some(auth.principal.clone());
-        state
-            .rate_limits
-            .check(&auth.principal.name)
-            .map_err(|limited| {
-                S3Error::new(
-                    crate::error::S3ErrorCode::SlowDown,
-                    format!("Please reduce your request rate. ({limited})"),
-                )
-            })?;
+        state.rate_limits.check(&auth.principal.name)?;
         let body = take_body(&mut unread_body)?;
         let ctx = RequestContext {
             source_ip,

@@ -2,10 +2,10 @@
 //! [`UpstreamClient`] (which signs with SigV4 and streams bodies), with the
 //! few operations the tools need.
 
+use crate::upstream::UpstreamBody;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use serde::Deserialize;
 use sha2::Digest;
 
@@ -187,7 +187,7 @@ impl S3Client {
         key: &str,
         etag: Option<&HeaderValue>,
         range: Option<(u64, u64)>,
-    ) -> Result<Response<Incoming>, ToolError> {
+    ) -> Result<Response<UpstreamBody>, ToolError> {
         let mut request = small_request(Method::GET, bucket, Some(key), Vec::new());
         if let Some(etag) = etag {
             request.headers.insert(http::header::IF_MATCH, etag.clone());
@@ -227,7 +227,7 @@ impl S3Client {
         key: &str,
         mut headers: HeaderMap,
         upload: UploadBody,
-    ) -> Result<Response<Incoming>, ToolError> {
+    ) -> Result<Response<UpstreamBody>, ToolError> {
         headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(upload.len));
         let request = UpstreamRequest {
             method: Method::PUT,
@@ -424,9 +424,9 @@ pub fn header_name(name: &'static str) -> HeaderName {
 
 /// The response if it is a success; otherwise its S3 error, read from its body.
 async fn expect_success(
-    response: Response<Incoming>,
+    response: Response<UpstreamBody>,
     operation: &'static str,
-) -> Result<Response<Incoming>, ToolError> {
+) -> Result<Response<UpstreamBody>, ToolError> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);
@@ -451,7 +451,7 @@ fn status_error(operation: &'static str, status: StatusCode, error: ErrorDocumen
     }
 }
 
-async fn collect(body: Incoming) -> Result<Bytes, ToolError> {
+async fn collect(body: UpstreamBody) -> Result<Bytes, ToolError> {
     http_body_util::Limited::new(body, MAX_SMALL_BODY)
         .collect()
         .await

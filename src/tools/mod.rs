@@ -87,6 +87,7 @@ impl Connection {
             secret_access_key: crate::auth::Secret::new(self.secret_access_key.clone()),
             path_style: true,
             connect_timeout_seconds: 10,
+            idle_timeout_seconds: 120,
             ca_bundle: None,
         }
     }

@@ -69,7 +69,7 @@ impl Verifier {
             let frame = frame.map_err(|e| {
                 ToolError::Body(format!(
                     "the read failed after {read} bytes (decryption or verification error): {}",
-                    crate::upstream::error_chain(&e)
+                    crate::upstream::error_chain(e.as_ref())
                 ))
             })?;
             read += frame.data_ref().map_or(0, |d| d.len() as u64);

@@ -7,8 +7,10 @@
 //! as `UNSIGNED-PAYLOAD` (they are ciphertext authenticated by AES-GCM),
 //! small XML bodies with their precomputed SHA-256. An `https://` upstream
 //! is reached over TLS ([`tls`]), over TCP connections that do not delay
-//! their acknowledgements ([`quick_ack`]).
+//! their acknowledgements ([`quick_ack`]). An upstream that stops answering
+//! is given up on after `upstream.idle_timeout_seconds` ([`idle`]).
 
+pub mod idle;
 pub mod quick_ack;
 pub mod tls;
 
@@ -22,9 +24,11 @@ use aws_sigv4::http_request::{
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use tower_http::timeout::TimeoutBody;
 
 use crate::auth::sigv4::uri_encode;
 use crate::body::ProxyBody;
@@ -34,8 +38,8 @@ use crate::config::UpstreamConfig;
 pub enum UpstreamError {
     #[error("cannot connect to the upstream: {0}")]
     Unreachable(String),
-    #[error("the upstream did not answer in time")]
-    Timeout,
+    #[error("the upstream store did not answer for {0} s")]
+    Timeout(u64),
     #[error("{0}")]
     InvalidRequest(String),
     #[error("signing the upstream request failed: {0}")]
@@ -98,8 +102,17 @@ impl UpstreamRequest {
     }
 }
 
+/// A response body from the upstream. It fails (with
+/// [`tower_http::timeout::TimeoutError`]) when the upstream sends nothing for
+/// `upstream.idle_timeout_seconds` while s3seal waits for the next bytes.
+/// (Boxed and pinned: the timer inside is `!Unpin`, and readers poll the
+/// body by reference.)
+pub type UpstreamBody = std::pin::Pin<Box<TimeoutBody<Incoming>>>;
+
 pub struct UpstreamClient {
     client: Client<tls::UpstreamConnector, ProxyBody>,
+    /// How long the upstream may be waited on without progress ([`idle`]).
+    idle_timeout: Duration,
     scheme: String,
     authority: String,
     region: String,
@@ -140,6 +153,7 @@ impl UpstreamClient {
         );
         Ok(UpstreamClient {
             client,
+            idle_timeout: Duration::from_secs(config.idle_timeout_seconds.max(1)),
             scheme: uri.scheme_str().unwrap_or("http").to_string(),
             authority,
             region: config.region.clone(),
@@ -194,7 +208,7 @@ impl UpstreamClient {
     pub async fn send(
         &self,
         request: UpstreamRequest,
-    ) -> Result<Response<Incoming>, UpstreamError> {
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
         let (host, uri) = self.uri_for(
             request.bucket.as_deref(),
             request.key.as_deref(),
@@ -214,18 +228,29 @@ impl UpstreamClient {
             .headers_mut()
             .insert(http::header::HOST, host_value);
         self.sign(&mut http_request, &request.payload)?;
+        let progress = idle::Progress::new();
+        let http_request =
+            http_request.map(|body| BodyExt::boxed(idle::TrackedBody::new(body, progress.clone())));
         let method = http_request.method().clone();
         let started = std::time::Instant::now();
-        let result = self.client.request(http_request).await.map_err(|e| {
-            if e.is_connect() {
-                UpstreamError::Unreachable(error_chain(&e))
-            } else {
-                UpstreamError::Protocol(error_chain(&e))
+        let sent = idle::await_response(
+            self.client.request(http_request),
+            &progress,
+            self.idle_timeout,
+        )
+        .await;
+        let result = match sent {
+            Err(idle::UpstreamIdle) => Err(UpstreamError::Timeout(self.idle_timeout.as_secs())),
+            Ok(Err(e)) if e.is_connect() => Err(UpstreamError::Unreachable(error_chain(&e))),
+            Ok(Err(e)) => Err(UpstreamError::Protocol(error_chain(&e))),
+            Ok(Ok(response)) => {
+                Ok(response.map(|body| Box::pin(TimeoutBody::new(self.idle_timeout, body))))
             }
-        });
+        };
         let outcome = match &result {
             Ok(response) => response.status().as_u16().to_string(),
             Err(UpstreamError::Unreachable(_)) => "unreachable".to_string(),
+            Err(UpstreamError::Timeout(_)) => "timeout".to_string(),
             Err(_) => "error".to_string(),
         };
         crate::metrics::upstream_request(method.as_str(), &outcome, started.elapsed());
@@ -323,6 +348,7 @@ mod tests {
             secret_access_key: Secret::new("s"),
             path_style,
             connect_timeout_seconds: 1,
+            idle_timeout_seconds: 120,
             ca_bundle: None,
         })
         .unwrap()

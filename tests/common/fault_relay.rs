@@ -1,7 +1,8 @@
 //! A TCP relay between s3seal and Garage that fails on command: it can stop
 //! listening (connections refused, as when the store is down), cut every open
-//! connection (the store's process dying), or cut a connection once it has
-//! carried a given number of bytes one way (dying mid-PUT or mid-GET).
+//! connection (the store's process dying), cut a connection once it has
+//! carried a given number of bytes one way (dying mid-PUT or mid-GET), or
+//! stall one there, open but silent (a store that hangs).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -21,6 +22,10 @@ struct Shared {
     cut_after_sent: AtomicU64,
     /// Cut a connection after it carried this many bytes back from the store.
     cut_after_received: AtomicU64,
+    /// Stop carrying bytes toward the store after this many (per connection).
+    stall_after_sent: AtomicU64,
+    /// Stop carrying bytes back from the store after this many.
+    stall_after_received: AtomicU64,
     open: Mutex<Vec<TcpStream>>,
 }
 
@@ -34,6 +39,8 @@ impl FaultRelay {
             down: AtomicBool::new(false),
             cut_after_sent: AtomicU64::new(u64::MAX),
             cut_after_received: AtomicU64::new(u64::MAX),
+            stall_after_sent: AtomicU64::new(u64::MAX),
+            stall_after_received: AtomicU64::new(u64::MAX),
             open: Mutex::new(Vec::new()),
         });
         let accepting = shared.clone();
@@ -75,6 +82,28 @@ impl FaultRelay {
             .cut_after_received
             .store(limit, Ordering::SeqCst);
     }
+
+    /// Holds connections silent, open, after `bytes` toward the store
+    /// (`None`: carry on; held connections resume).
+    pub fn stall_after_sent(&self, bytes: Option<u64>) {
+        let limit = bytes.unwrap_or(u64::MAX);
+        self.shared.stall_after_sent.store(limit, Ordering::SeqCst);
+    }
+
+    /// Holds connections silent, open, after `bytes` back from the store
+    /// (`None`: carry on; held connections resume).
+    pub fn stall_after_received(&self, bytes: Option<u64>) {
+        let limit = bytes.unwrap_or(u64::MAX);
+        self.shared
+            .stall_after_received
+            .store(limit, Ordering::SeqCst);
+    }
+}
+
+/// How one direction of a connection may fail.
+struct Faults<'a> {
+    cut_after: &'a AtomicU64,
+    stall_after: &'a AtomicU64,
 }
 
 fn accept_loop(listener: TcpListener, port: u16, shared: Arc<Shared>) {
@@ -114,23 +143,43 @@ fn relay(client: TcpStream, shared: Arc<Shared>) {
     let both = (client.try_clone().unwrap(), store.try_clone().unwrap());
     let (c2, s2) = (client.try_clone().unwrap(), store.try_clone().unwrap());
     let toward = shared.clone();
-    std::thread::spawn(move || pump(client, store, &toward.cut_after_sent, both));
+    std::thread::spawn(move || {
+        let faults = Faults {
+            cut_after: &toward.cut_after_sent,
+            stall_after: &toward.stall_after_sent,
+        };
+        pump(client, store, faults, both)
+    });
     let back = shared.clone();
     let both = (c2.try_clone().unwrap(), s2.try_clone().unwrap());
-    std::thread::spawn(move || pump(s2, c2, &back.cut_after_received, both));
+    std::thread::spawn(move || {
+        let faults = Faults {
+            cut_after: &back.cut_after_received,
+            stall_after: &back.stall_after_received,
+        };
+        pump(s2, c2, faults, both)
+    });
 }
 
-/// Copies `from` → `to` until either end closes, or cuts both once `limit`
-/// bytes went through.
-fn pump(mut from: TcpStream, mut to: TcpStream, limit: &AtomicU64, both: (TcpStream, TcpStream)) {
+/// Copies `from` → `to` until either end closes; cuts both once the cut
+/// limit's bytes went through, or holds still while the stall limit is reached.
+fn pump(mut from: TcpStream, mut to: TcpStream, faults: Faults, both: (TcpStream, TcpStream)) {
     let mut carried = 0u64;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = match from.read(&mut buf) {
+        while carried >= faults.stall_after.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let unstalled = faults.stall_after.load(Ordering::SeqCst) - carried;
+        let room = (buf.len() as u64).min(unstalled) as usize;
+        let n = match from.read(&mut buf[..room]) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        let allowed = limit.load(Ordering::SeqCst).saturating_sub(carried);
+        let allowed = faults
+            .cut_after
+            .load(Ordering::SeqCst)
+            .saturating_sub(carried);
         let n_now = (n as u64).min(allowed) as usize;
         if to.write_all(&buf[..n_now]).is_err() {
             break;

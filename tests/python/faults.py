@@ -8,6 +8,13 @@
                      file; the connection is closed after SENT body bytes
   get BUCKET KEY     GetObject read to the end: bytes received, the length
                      announced, the SHA-256 of what arrived, or the error
+  head BUCKET KEY    HeadObject: the length, or the error
+  put BUCKET KEY SIZE
+                     PutObject of SIZE bytes: the ETag, or the error
+  slow-put BUCKET KEY PIECES PAUSE
+                     a signed PUT of PIECES pieces of 256 KiB, each sent
+                     PAUSE seconds after the one before: status, SHA-256
+  (get, head and put report how long they took, in seconds, as elapsed)
   put-load LEDGER BUCKET
                      PUTs objects of 0 B to 2 MiB until killed, appending each
                      acknowledged one (key, size, SHA-256) to LEDGER
@@ -84,17 +91,60 @@ def disconnect_post(bucket, key, size, sent):
     print(json.dumps({"sent": int(sent), "of": int(size)}))
 
 
-def get(bucket, key):
+def timed(call):
+    """Runs call(result); prints result with the time taken, and the error if any."""
+    s3 = client()
     result = {}
+    started = time.monotonic()
     try:
-        response = client().get_object(Bucket=bucket, Key=key)
+        call(s3, result)
+    except Exception as err:  # the test reads what kind of failure it was
+        result["error"] = f"{type(err).__name__}: {err}"
+    result["elapsed"] = time.monotonic() - started
+    print(json.dumps(result))
+
+
+def get(bucket, key):
+    def call(s3, result):
+        response = s3.get_object(Bucket=bucket, Key=key)
         result["announced"] = response["ContentLength"]
         data = response["Body"].read()
         result["received"] = len(data)
         result["sha256"] = hashlib.sha256(data).hexdigest()
-    except Exception as err:  # the test reads what kind of failure it was
-        result["error"] = f"{type(err).__name__}: {err}"
-    print(json.dumps(result))
+    timed(call)
+
+
+def head(bucket, key):
+    def call(s3, result):
+        result["length"] = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+    timed(call)
+
+
+def put(bucket, key, size):
+    def call(s3, result):
+        result["etag"] = s3.put_object(Bucket=bucket, Key=key, Body=content(key, int(size)))["ETag"]
+    timed(call)
+
+
+def slow_put(bucket, key, pieces, pause):
+    endpoint, ak, sk, region = rawsign.env()
+    piece = 256 * 1024
+    body = content(key, int(pieces) * piece)
+    conn, netloc = rawsign.connection(endpoint)
+    path = f"/{bucket}/{key}"
+    headers = {"host": netloc}
+    rawsign.sign("PUT", path, [], headers, "UNSIGNED-PAYLOAD", ak, sk, region)
+    headers["content-length"] = str(len(body))
+    conn.putrequest("PUT", path, skip_host=True, skip_accept_encoding=True)
+    for name, value in headers.items():
+        conn.putheader(name, value)
+    conn.endheaders()
+    for start in range(0, len(body), piece):
+        time.sleep(float(pause))
+        conn.send(body[start:start + piece])
+    response = conn.getresponse()
+    print(json.dumps({"status": response.status, "body": response.read().decode(errors="replace"),
+                      "sha256": hashlib.sha256(body).hexdigest()}))
 
 
 def put_load(ledger, bucket):
@@ -136,6 +186,9 @@ def main():
         "disconnect-put": disconnect_put,
         "disconnect-post": disconnect_post,
         "get": get,
+        "head": head,
+        "put": put,
+        "slow-put": slow_put,
         "put-load": put_load,
         "put-verify": put_verify,
     }[what](*args)

@@ -11,12 +11,14 @@
                            request (503 SlowDown expected past the limit); then one
                            held connection closed and the request tried again
   big-xml BUCKET           a 3 MiB DeleteObjects body and a 1001-key one: the answers
-  burst N BUCKET           N ListObjectsV2 and N KMS ListKeys calls in a row, without
-                           retries: how many of each were throttled, how, and how
-                           long the calls took
+  burst N BUCKET           N ListObjectsV2, N KMS ListKeys and N browser POST
+                           uploads (presigned by boto3) in a row, without retries:
+                           how many of each were throttled, how, and how long the
+                           calls took
 """
 import hashlib
 import json
+import re
 import socket
 import sys
 import time
@@ -103,21 +105,49 @@ def held_connections(n, bucket):
     held = [socket.create_connection((host, port)) for _ in range(n)]
     time.sleep(0.5)
     s3 = boto("s3")
-    over = error_of(lambda: s3.list_objects_v2(Bucket=bucket))
+    try:
+        s3.list_objects_v2(Bucket=bucket)
+        over, over_request_id = "ok", None
+    except botocore.exceptions.ClientError as err:
+        over = f"{err.response['ResponseMetadata']['HTTPStatusCode']} {err.response['Error']['Code']}"
+        over_request_id = err.response["ResponseMetadata"].get("RequestId")
     held.pop().close()
     time.sleep(0.5)
     s3 = boto("s3")
     after_one_closed = error_of(lambda: s3.list_objects_v2(Bucket=bucket))
-    print(json.dumps({"over_the_limit": over, "after_one_closed": after_one_closed}))
+    print(json.dumps({"over_the_limit": over, "request_id": over_request_id,
+                      "after_one_closed": after_one_closed}))
+
+
+def post_outcome(s3, bucket, key):
+    """A browser POST upload of one byte: "ok", or the status and S3 error code."""
+    post = s3.generate_presigned_post(Bucket=bucket, Key=key, ExpiresIn=600)
+    boundary = "s3sealburstboundary"
+    body = b""
+    for name, value in post["fields"].items():
+        body += f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n".encode()
+    body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n"
+             f"Content-Type: application/octet-stream\r\n\r\nx\r\n--{boundary}--\r\n").encode()
+    conn, _ = rawsign.connection(rawsign.env()[0])
+    conn.request("POST", f"/{bucket}", body=body,
+                 headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    response = conn.getresponse()
+    answer = response.read().decode(errors="replace")
+    if response.status < 300:
+        return "ok"
+    code = re.search(r"<Code>(.*?)</Code>", answer)
+    return f"{response.status} {code.group(1) if code else answer}"
 
 
 def burst(n, bucket):
     s3, kms = boto("s3"), boto("kms")
-    outcomes = {"s3": {}, "kms": {}}
+    outcomes = {"s3": {}, "kms": {}, "post": {}}
     start = time.monotonic()
-    for _ in range(n):
-        for name, call in (("s3", lambda: s3.list_objects_v2(Bucket=bucket)), ("kms", kms.list_keys)):
-            outcome = error_of(call)
+    for i in range(int(n)):
+        for name, call in (("s3", lambda: error_of(lambda: s3.list_objects_v2(Bucket=bucket))),
+                           ("kms", lambda: error_of(kms.list_keys)),
+                           ("post", lambda: post_outcome(s3, bucket, f"burst-{i}"))):
+            outcome = call()
             outcomes[name][outcome] = outcomes[name].get(outcome, 0) + 1
     outcomes["seconds"] = time.monotonic() - start
     print(json.dumps(outcomes))

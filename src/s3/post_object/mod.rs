@@ -116,6 +116,7 @@ fn admit(
         .as_deref()
         .ok_or_else(|| S3Error::internal("a POST upload without a bucket"))?;
     let auth = state.auth.authenticate_form(|name| fields.get(name))?;
+    state.rate_limits.check(&auth.principal.name)?;
     let policy = checked_policy(fields, bucket)?;
     s3.key = Some(object_key(fields)?);
     let ctx = RequestContext {
