@@ -66,19 +66,8 @@ def rejected_body(path):
         headers["content-length"] = str(len(body))
         head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
         sock.sendall(head.encode() + body)
-        status = stream.readline().decode().strip()
-        length, closes = 0, False
-        while True:
-            line = stream.readline().decode().strip()
-            if not line:
-                break
-            name, _, value = line.partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-            closes = closes or line.lower() == "connection: close"
-        if method != "HEAD" and length:
-            stream.read(length)
-        return status, closes
+        status, fields = rawsign.read_response_with_fields(stream, has_body=method != "HEAD")
+        return status, fields.get("connection", "").lower() == "close"
 
     rejected, closes = request("PUT", payload, "not-the-secret")
     after = None if closes else request("HEAD", b"", secret)[0]

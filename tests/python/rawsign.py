@@ -52,21 +52,27 @@ def env():
     )
 
 
-def read_response(stream, has_body=True):
+def read_response_with_fields(stream, has_body=True):
     """Reads one response head (and its Content-Length body) from a raw
-    socket's stream; returns the status line."""
+    socket's stream; returns the status line and the header fields (a dict,
+    lowercase names)."""
     status = stream.readline().decode().strip()
-    length = 0
+    fields = {}
     while True:
         line = stream.readline().decode().strip()
         if not line:
             break
         name, _, value = line.partition(":")
-        if name.lower() == "content-length":
-            length = int(value)
+        fields[name.strip().lower()] = value.strip()
+    length = int(fields.get("content-length", "0"))
     if has_body and length:
         stream.read(length)
-    return status
+    return status, fields
+
+
+def read_response(stream, has_body=True):
+    """[read_response_with_fields], the status line only."""
+    return read_response_with_fields(stream, has_body)[0]
 
 
 def connection(endpoint):
