@@ -10,8 +10,6 @@
 //! a plaintext source written to the upstream directly, and part copies
 //! (each part of an upload is sealed under the upload's own data key).
 
-use crate::body::ClientBody;
-use crate::upstream::UpstreamBody;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 
 use super::RequestContext;
@@ -32,7 +30,7 @@ use super::sse::{self, SseRequest};
 use super::upstream_response;
 use super::xml;
 use crate::auth::sigv4::uri_encode;
-use crate::body::{self, ProxyBody};
+use crate::body::{self, ClientBody, ProxyBody};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::integrity::ChecksumAlgorithm;
 use crate::integrity::DeclaredDigests;
@@ -41,7 +39,7 @@ use crate::seal::layout::DEFAULT_SEGMENT_LOG2;
 use crate::seal::metadata::SseMode;
 use crate::seal::{SealedObjectMetadata, SealedShape, StreamHeader};
 use crate::state::AppState;
-use crate::upstream::{UpstreamPayload, UpstreamRequest};
+use crate::upstream::{UpstreamBody, UpstreamPayload, UpstreamRequest};
 
 const MAX_RESULT_BODY: usize = 64 * 1024;
 

@@ -5,8 +5,6 @@
 //! verified (signed SHA-256, Content-MD5, flexible checksum) and sealed in one
 //! pass; a mismatch aborts the upstream request before its last byte.
 
-use crate::body::ClientBody;
-use crate::upstream::UpstreamBody;
 use http::{HeaderValue, Method, Response, StatusCode};
 
 use super::RequestContext;
@@ -16,7 +14,7 @@ use super::object_index::IndexEntry;
 use super::sse::{self, SseRequest};
 use super::upstream_response;
 use super::write_conditions::WriteConditions;
-use crate::body::{self, FailureSlot, ProxyBody};
+use crate::body::{self, ClientBody, FailureSlot, ProxyBody};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::integrity::{DeclaredChecksum, DeclaredDigests, VerifyingBody};
 use crate::kms::DataKey;
@@ -24,7 +22,7 @@ use crate::seal::layout::DEFAULT_SEGMENT_LOG2;
 use crate::seal::metadata::{SealedObjectMetadata, SealedShape};
 use crate::seal::{ChecksumRecord, SealingBody, StreamChecksum, StreamHeader};
 use crate::state::AppState;
-use crate::upstream::{UpstreamPayload, UpstreamRequest};
+use crate::upstream::{UpstreamBody, UpstreamPayload, UpstreamRequest};
 
 /// S3's limit for a single PUT.
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;

@@ -5,8 +5,6 @@
 //! the client's declared digests, and signed upstream with their SHA-256.
 //! Responses stream back unchanged.
 
-use crate::body::ClientBody;
-use crate::upstream::UpstreamBody;
 use bytes::Bytes;
 use http::{HeaderValue, Response};
 use http_body_util::{BodyExt, Limited};
@@ -15,11 +13,11 @@ use sha2::{Digest, Sha256};
 use super::RequestContext;
 use super::headers::{Forward, forward_request_headers};
 use super::upstream_response;
-use crate::body::{self, FailureSlot, ProxyBody};
+use crate::body::{self, ClientBody, FailureSlot, ProxyBody};
 use crate::error::{S3Error, S3ErrorCode};
 use crate::integrity::{DeclaredDigests, VerifyingBody};
 use crate::state::AppState;
-use crate::upstream::{UpstreamPayload, UpstreamRequest};
+use crate::upstream::{UpstreamBody, UpstreamPayload, UpstreamRequest};
 
 /// Largest request body accepted for a pass-through operation (S3's own XML
 /// bodies stay far below this; DeleteObjects of 1000 long keys is ~1.1 MiB).

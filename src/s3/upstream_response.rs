@@ -6,7 +6,6 @@
 //! misconfiguration, reported as `InternalError` so the upstream's account
 //! details never reach clients.
 
-use crate::upstream::UpstreamBody;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
@@ -14,6 +13,7 @@ use http_body_util::{BodyExt, Limited};
 use super::headers::relay_response_headers;
 use crate::body::{self, ProxyBody};
 use crate::error::S3Error;
+use crate::upstream::UpstreamBody;
 
 /// Upstream error bodies larger than this are not read (S3 error documents are tiny).
 const MAX_ERROR_BODY: usize = 64 * 1024;

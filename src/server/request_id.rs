@@ -20,6 +20,13 @@ impl RequestId {
         let _ = getrandom::fill(&mut bytes);
         RequestId(hex::encode_upper(bytes))
     }
+
+    /// Echoes the id to the client as `x-amz-request-id`.
+    pub fn set_header<B>(&self, response: &mut Response<B>) {
+        if let Ok(value) = HeaderValue::try_from(self.0.as_str()) {
+            response.headers_mut().insert("x-amz-request-id", value);
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -58,9 +65,7 @@ where
         let future = self.inner.call(request);
         Box::pin(async move {
             let mut response = future.await?;
-            if let Ok(value) = HeaderValue::try_from(id.0.as_str()) {
-                response.headers_mut().insert("x-amz-request-id", value);
-            }
+            id.set_header(&mut response);
             let operation = response
                 .extensions()
                 .get::<crate::server::service::OperationName>()

@@ -27,9 +27,7 @@ pub fn service() -> S3Service {
         let id = RequestId::generate();
         let mut response: Response<ProxyBody> =
             err.to_response(request.uri().path(), &id.0, is_head);
-        if let Ok(value) = HeaderValue::try_from(id.0.as_str()) {
-            response.headers_mut().insert("x-amz-request-id", value);
-        }
+        id.set_header(&mut response);
         response
             .headers_mut()
             .insert(http::header::CONNECTION, HeaderValue::from_static("close"));

@@ -2,7 +2,6 @@
 //! [`UpstreamClient`] (which signs with SigV4 and streams bodies), with the
 //! few operations the tools need.
 
-use crate::upstream::UpstreamBody;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use http_body_util::BodyExt;
@@ -12,7 +11,7 @@ use sha2::Digest;
 use super::{Connection, ToolError};
 use crate::body::{self, ProxyBody};
 use crate::s3::xml::{CompleteMultipartUpload, CompletedPart, parse_xml};
-use crate::upstream::{UpstreamClient, UpstreamPayload, UpstreamRequest};
+use crate::upstream::{UpstreamBody, UpstreamClient, UpstreamPayload, UpstreamRequest};
 
 /// The most of an error or result document the tools read.
 const MAX_SMALL_BODY: usize = 1024 * 1024;
