@@ -259,7 +259,13 @@ fn run_kms_command(
         KmsCommand::DefaultKey => {
             let id = match &config.kms.default_key_id {
                 Some(key_ref) => kms.describe_key(key_ref).map_err(|e| e.to_string())?.key_id,
-                None => kms.ensure_default_key().map_err(|e| e.to_string())?,
+                None => {
+                    let own = kms.ensure_default_key().map_err(|e| e.to_string())?;
+                    if own.created {
+                        record_change("CreateKey", &own.key_id)?;
+                    }
+                    own.key_id
+                }
             };
             println!("{}", kms.key_arn(&id));
         }

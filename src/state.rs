@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use crate::audit::AuditLog;
+use crate::audit::event::KMS_KEY_RESOURCE;
 use crate::audit::signer::AuditSigner;
+use crate::audit::{AuditEvent, AuditLog};
 use crate::auth::{Authenticator, CredentialStore};
 use crate::config::Config;
 use crate::kms::external::ExternalKms;
@@ -84,21 +85,27 @@ impl AppState {
         let store = Self::open_store(&config)?;
         let kms = Self::key_manager(&config, store.clone())?;
         let index = ObjectIndex::new(store.clone());
+        let audit = Self::open_audit_log(&config, &kms, store.clone())?;
         let default_kms_key_id = match &config.kms.default_key_id {
             Some(key_ref) => {
                 kms.describe_key(key_ref)
                     .map_err(|e| StartupError(format!("kms.default_key_id: {e}")))?
                     .key_id
             }
-            None => kms
-                .ensure_default_key()
-                .map_err(|e| StartupError(e.to_string()))?,
+            None => {
+                let own = kms
+                    .ensure_default_key()
+                    .map_err(|e| StartupError(e.to_string()))?;
+                if own.created {
+                    record_own_key_creation(&audit, &config, kms.key_arn(&own.key_id))?;
+                }
+                own.key_id
+            }
         };
         let credentials = CredentialStore::new(&config.auth.credentials, &config.server.account_id)
             .map_err(StartupError)?;
         let auth = Authenticator::new(credentials, &config.server.region);
         let upstream = UpstreamClient::new(&config.upstream).map_err(StartupError)?;
-        let audit = Self::open_audit_log(&config, &kms, store.clone())?;
         let external_kms = config
             .kms
             .external
@@ -130,13 +137,39 @@ impl AppState {
     ) -> Result<AuditLog, StartupError> {
         let signer = AuditSigner::open(kms, config.audit.signing_key_id.as_deref())
             .map_err(|e| StartupError(e.to_string()))?;
-        AuditLog::open(
+        let created_key = signer
+            .created_its_key()
+            .then(|| signer.key_arn().to_string());
+        let audit = AuditLog::open(
             &config.audit,
             config.audit_dir(),
             store,
             signer,
             (&config.server.region, &config.server.account_id),
         )
-        .map_err(|e| StartupError(e.to_string()))
+        .map_err(|e| StartupError(e.to_string()))?;
+        if let Some(key_arn) = created_key {
+            record_own_key_creation(&audit, config, key_arn)?;
+        }
+        Ok(audit)
     }
+}
+
+/// Records that s3seal created one of its own keys (the default key, the
+/// audit signing key: [`crate::kms::manager::OwnKey`]) by itself, so that
+/// every key's creation is in the audit log.
+fn record_own_key_creation(
+    audit: &AuditLog,
+    config: &Config,
+    key_arn: String,
+) -> Result<(), StartupError> {
+    let event = AuditEvent::service_event(
+        "CreateKey",
+        &config.server.region,
+        &config.server.account_id,
+    )
+    .with_resource(KMS_KEY_RESOURCE, key_arn);
+    audit
+        .record_blocking(event)
+        .map_err(|e| StartupError(format!("auditing the creation of s3seal's own key: {e}")))
 }

@@ -139,6 +139,8 @@ fn audit_log_records_verifies_and_answers_queries() {
     assert_eq!(
         names,
         [
+            "CreateKey",       // the audit signing key, made on first start
+            "CreateKey",       // the default key, by `s3seal kms default-key`
             "GenerateDataKey", // PutObject sealed doc.txt
             "Decrypt",         // GetObject unsealed it
             "CreateKey",
@@ -151,6 +153,8 @@ fn audit_log_records_verifies_and_answers_queries() {
         ],
         "{events:#?}"
     );
+    // (The first two: keys_s3seal_creates_for_itself_are_audited.)
+    let events = &events[2..];
     check_key_uses(&events[..2], &bucket);
     // The client's request id, the audit event's and the access log's agree.
     assert_eq!(events[1]["requestID"], get_request_id.as_str());
@@ -185,10 +189,10 @@ fn check_offline_change(dir: &Path, key_arn: &str) {
     assert_eq!(last["eventName"], "DisableKey");
     assert_eq!(last["userIdentity"]["invokedBy"], "s3seal-cli");
     assert_eq!(last["resources"][0]["ARN"], key_arn);
-    assert_eq!(audit_files(dir).len(), 2);
+    assert_eq!(audit_files(dir).len(), 3);
     let (passed, text) = verify(dir, &dir.join("audit"));
     assert!(passed, "{text}");
-    assert!(text.contains("2 files"), "{text}");
+    assert!(text.contains("3 files"), "{text}");
 }
 
 fn check_key_uses(events: &[Value], bucket: &str) {
@@ -272,11 +276,26 @@ fn check_denials_and_changes(events: &[Value], bucket: &str) {
     assert_eq!(denied["requestParameters"]["key"], "denied/x");
 }
 
-/// A copy of the log with `edit` applied to its lines.
-fn tampered(dir: &Path, name: &str, edit: impl FnOnce(&mut Vec<String>)) -> PathBuf {
+/// The server run's audit file: the second, after the one of the
+/// `s3seal kms default-key` run that created the keys.
+fn server_run_file(dir: &Path) -> PathBuf {
     let files = audit_files(dir);
-    assert_eq!(files.len(), 1, "one run, one file: {files:?}");
-    let mut lines: Vec<String> = std::fs::read_to_string(&files[0])
+    assert_eq!(files.len(), 2, "one file per run: {files:?}");
+    files[1].clone()
+}
+
+/// The sequence number of line `line` (from 1) of the server run's file.
+fn sequence_of_line(dir: &Path, line: u64) -> u64 {
+    let file = server_run_file(dir);
+    let name = file.file_stem().unwrap().to_str().unwrap();
+    let first: u64 = name.trim_start_matches("audit-").parse().unwrap();
+    first + line - 1
+}
+
+/// A copy of the server run's audit file with `edit` applied to its lines.
+fn tampered(dir: &Path, name: &str, edit: impl FnOnce(&mut Vec<String>)) -> PathBuf {
+    let file = server_run_file(dir);
+    let mut lines: Vec<String> = std::fs::read_to_string(&file)
         .unwrap()
         .lines()
         .map(String::from)
@@ -284,7 +303,7 @@ fn tampered(dir: &Path, name: &str, edit: impl FnOnce(&mut Vec<String>)) -> Path
     edit(&mut lines);
     let copy = dir.join(format!("tampered-{name}"));
     std::fs::create_dir_all(&copy).unwrap();
-    let path = copy.join(files[0].file_name().unwrap());
+    let path = copy.join(file.file_name().unwrap());
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     path
 }
@@ -316,37 +335,43 @@ fn check_verify(dir: &Path) {
         "{text}"
     );
 
+    let seq = |line| sequence_of_line(dir, line);
     let edited = tampered(dir, "edited", |l| {
         l[1] = l[1].replace("\"Decrypt\"", "\"Encrypt\"")
     });
     let failure = first_failure(dir, &edited);
-    assert!(failure.contains(":2 (sequence 2): edited"), "{failure}");
+    let expected = format!(":2 (sequence {}): edited", seq(2));
+    assert!(failure.contains(&expected), "{failure}");
 
     let deleted = tampered(dir, "deleted", |l| {
         l.remove(2);
     });
     let failure = first_failure(dir, &deleted);
+    let expected = format!(":3 (sequence {}): deleted", seq(4));
     assert!(
-        failure.contains(":3 (sequence 4): deleted") && failure.contains("sequence 3"),
+        failure.contains(&expected) && failure.contains(&format!("sequence {}", seq(3))),
         "{failure}"
     );
 
     let swapped = tampered(dir, "swapped", |l| l.swap(1, 2));
     let failure = first_failure(dir, &swapped);
-    assert!(failure.contains(":2 (sequence 3): reordered"), "{failure}");
+    let expected = format!(":2 (sequence {}): reordered", seq(3));
+    assert!(failure.contains(&expected), "{failure}");
 
     let inserted = tampered(dir, "inserted", |l| {
         let forged = l[3].replace("\"audited\"", "\"forged\"");
         l.insert(4, forged);
     });
     let failure = first_failure(dir, &inserted);
-    assert!(failure.contains(":5 (sequence 4): inserted"), "{failure}");
+    let expected = format!(":5 (sequence {}): inserted", seq(4));
+    assert!(failure.contains(&expected), "{failure}");
 
     let truncated = tampered(dir, "truncated", |l| {
         l.truncate(l.len() - 2);
     });
     let failure = first_failure(dir, &truncated);
-    let last = audit_records(dir).len() - 2;
+    let lines = std::fs::read_to_string(server_run_file(dir)).unwrap();
+    let last = lines.lines().count() - 2;
     assert!(
         failure.contains(&format!(":{last} ")) && failure.contains("truncated tail"),
         "{failure}"
@@ -399,5 +424,89 @@ fn check_query(dir: &Path, bucket: &str, key_arn: &str) {
     );
     assert_eq!(query(dir, &["--principal", "tester"]).len(), 8);
     assert_eq!(query(dir, &["--since", "2999-01-01T00:00:00Z"]).len(), 0);
-    assert_eq!(query(dir, &["--until", "2999-01-01T00:00:00Z"]).len(), 9);
+    // Every event: the two key creations of the first start and the nine above.
+    assert_eq!(query(dir, &["--until", "2999-01-01T00:00:00Z"]).len(), 11);
+}
+
+/// The `CreateKey` events of `dir`'s audit log: (who, key ARN).
+fn key_creations(dir: &Path) -> Vec<(String, String)> {
+    audit_events(dir)
+        .into_iter()
+        .filter(|e| e["eventName"] == "CreateKey")
+        .map(|e| {
+            let who = format!(
+                "{} {}",
+                e["eventType"].as_str().unwrap(),
+                e["userIdentity"]["invokedBy"].as_str().unwrap_or("-")
+            );
+            (who, e["resources"][0]["ARN"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn keys_s3seal_creates_for_itself_are_audited() {
+    // The test harness starts every instance after `s3seal kms default-key`:
+    // opening the audit log creates its signing key (s3seal's own doing),
+    // then the command creates the default key (the operator's).
+    let s3seal = S3seal::start();
+    let audit_key = json(&s3seal.aws(&["kms", "describe-key", "--key-id", "alias/s3seal-audit"]));
+    let audit_key_arn = audit_key["KeyMetadata"]["Arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let default_key_arn = s3seal.default_key_arn.clone();
+    let dir = s3seal.stop();
+    assert_eq!(
+        key_creations(&dir),
+        [
+            ("AwsServiceEvent s3seal".to_string(), audit_key_arn),
+            ("AwsApiCall s3seal-cli".to_string(), default_key_arn)
+        ]
+    );
+
+    // A server's first start on an empty store creates both by itself.
+    std::fs::remove_file(dir.join("store.redb")).unwrap();
+    std::fs::remove_dir_all(dir.join("audit")).unwrap();
+    let config = std::fs::read_to_string(dir.join("s3seal.toml")).unwrap();
+    let port: u16 = config
+        .split("listen = \"127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|port| port.parse().ok())
+        .expect("the listen port in s3seal.toml");
+    let log = dir.join("fresh-start.log");
+    let log_file = std::fs::File::create(&log).unwrap();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_s3seal"))
+        .args(["serve", "--config"])
+        .arg(dir.join("s3seal.toml"))
+        .env_remove("S3SEAL_CONFIG")
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
+        .spawn()
+        .unwrap();
+    wait_for_port(port, "s3seal", &log);
+    unsafe {
+        libc::kill(server.id() as i32, libc::SIGTERM);
+    }
+    server.wait().unwrap();
+    let created = key_creations(&dir);
+    assert_eq!(created.len(), 2, "{created:?}");
+    assert!(
+        created
+            .iter()
+            .all(|(who, _)| who == "AwsServiceEvent s3seal"),
+        "{created:?}"
+    );
+    assert_ne!(created[0].1, created[1].1);
+    // Restarting creates nothing, so records nothing more.
+    let again = S3seal::start_with(S3sealOptions {
+        dir: Some(dir.clone()),
+        port: Some(port),
+        ..Default::default()
+    });
+    let dir = again.stop();
+    assert_eq!(key_creations(&dir), created);
+    let (passed, text) = verify(&dir, &dir.join("audit"));
+    assert!(passed, "{text}");
 }

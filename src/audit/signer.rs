@@ -23,6 +23,8 @@ pub const SIGNING_KEY_SPEC: &str = "ECC_NIST_P256";
 /// on drop), as the KMS itself does for a key in use.
 pub struct AuditSigner {
     key_arn: String,
+    /// Whether opening the signer created its key (the caller audits that).
+    created_its_key: bool,
     spec: KeySpec,
     private: Arc<Zeroizing<Vec<u8>>>,
 }
@@ -38,11 +40,14 @@ impl std::fmt::Debug for AuditSigner {
 impl AuditSigner {
     /// The configured signing key, or the one s3seal creates for itself.
     pub fn open(kms: &KeyManager, configured: Option<&str>) -> Result<Self, AuditError> {
-        let key_ref = match configured {
-            Some(key_ref) => key_ref.to_string(),
-            None => kms
-                .ensure_audit_signing_key(SIGNING_KEY_SPEC)
-                .map_err(|e| AuditError::SigningKey(e.to_string()))?,
+        let (key_ref, created_its_key) = match configured {
+            Some(key_ref) => (key_ref.to_string(), false),
+            None => {
+                let own = kms
+                    .ensure_audit_signing_key(SIGNING_KEY_SPEC)
+                    .map_err(|e| AuditError::SigningKey(e.to_string()))?;
+                (own.key_id, own.created)
+            }
         };
         let (record, private) = kms
             .key_for_use(&kms.operator(), "kms:Sign", &key_ref, None)
@@ -57,6 +62,7 @@ impl AuditSigner {
             })?;
         Ok(AuditSigner {
             key_arn: kms.key_arn(&record.key_id),
+            created_its_key,
             spec,
             private,
         })
@@ -64,6 +70,11 @@ impl AuditSigner {
 
     pub fn key_arn(&self) -> &str {
         &self.key_arn
+    }
+
+    /// Whether [`AuditSigner::open`] created the signing key just now.
+    pub fn created_its_key(&self) -> bool {
+        self.created_its_key
     }
 
     /// A DER-encoded ECDSA signature of `message`, as KMS `Sign` returns.
@@ -145,6 +156,7 @@ mod tests {
         let (spec, private) = key_pair();
         let signer = AuditSigner {
             key_arn: "arn:test".into(),
+            created_its_key: false,
             spec,
             private: Arc::new(private),
         };

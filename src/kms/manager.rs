@@ -107,6 +107,34 @@ pub struct KeyManager {
     material: Mutex<HashMap<(String, u32), Arc<KeyMaterial>>>,
 }
 
+/// A key s3seal keeps for itself (the default key, the audit signing key),
+/// made on first use. Whoever made it records the creation in the audit log:
+/// every key's creation is audited, not only those asked for through the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnKey {
+    pub key_id: String,
+    /// Whether this call created the key (rather than finding it, or losing
+    /// the race to create it to another instance).
+    pub created: bool,
+}
+
+impl OwnKey {
+    fn found(key_id: String) -> Self {
+        OwnKey {
+            key_id,
+            created: false,
+        }
+    }
+
+    /// `stored_id` is the id `insert_key_once` kept; `record` the key offered.
+    fn inserted(stored_id: String, record: &KeyRecord) -> Self {
+        OwnKey {
+            created: stored_id == record.key_id,
+            key_id: stored_id,
+        }
+    }
+}
+
 impl KeyManager {
     /// Opens the key service over `store`, refusing a root key other than the
     /// one the store was created with.
@@ -274,30 +302,31 @@ impl KeyManager {
         })
     }
 
-    /// The id of the default key, created (with its `alias/aws/s3` alias) on first use.
-    pub fn ensure_default_key(&self) -> Result<String, KmsError> {
+    /// The default key, created (with its `alias/aws/s3` alias) on first use.
+    pub fn ensure_default_key(&self) -> Result<OwnKey, KmsError> {
         if let Some(key_id) = self.store.get_setting(DEFAULT_KEY_SETTING)? {
-            return Ok(key_id);
+            return Ok(OwnKey::found(key_id));
         }
         let mut new = NewKey::symmetric(
             "Default key that protects my S3 objects when no other key is defined",
         );
         new.key_manager = "AWS";
         let record = self.new_key_record(new)?;
-        Ok(self.store.insert_key_once(
+        let key_id = self.store.insert_key_once(
             DEFAULT_KEY_SETTING,
             DEFAULT_KEY_ALIAS,
             &record.key_id,
             &record,
-        )?)
+        )?;
+        Ok(OwnKey::inserted(key_id, &record))
     }
 
-    /// The id of the key that signs the audit log's digests, created (with
-    /// its `alias/s3seal-audit` alias) on first use. Marked AWS-managed, as
-    /// the default key is: s3seal owns it.
-    pub fn ensure_audit_signing_key(&self, key_spec: &str) -> Result<String, KmsError> {
+    /// The key that signs the audit log's digests, created (with its
+    /// `alias/s3seal-audit` alias) on first use. Marked AWS-managed, as the
+    /// default key is: s3seal owns it.
+    pub fn ensure_audit_signing_key(&self, key_spec: &str) -> Result<OwnKey, KmsError> {
         if let Some(key_id) = self.store.get_setting(AUDIT_KEY_SETTING)? {
-            return Ok(key_id);
+            return Ok(OwnKey::found(key_id));
         }
         let new = NewKey {
             description: "Signs the digests of s3seal's audit log".into(),
@@ -307,12 +336,13 @@ impl KeyManager {
             ..NewKey::symmetric("")
         };
         let record = self.new_key_record(new)?;
-        Ok(self.store.insert_key_once(
+        let key_id = self.store.insert_key_once(
             AUDIT_KEY_SETTING,
             AUDIT_KEY_ALIAS,
             &record.key_id,
             &record,
-        )?)
+        )?;
+        Ok(OwnKey::inserted(key_id, &record))
     }
 
     /// Resolves a key id, key ARN, `alias/name` or alias ARN to a key id.
@@ -912,10 +942,15 @@ mod tests {
     fn data_key_round_trip_and_context_binding() {
         let dir = tempfile::tempdir().unwrap();
         let kms = manager(dir.path());
-        let key_id = kms.ensure_default_key().unwrap();
+        let created = kms.ensure_default_key().unwrap();
+        assert!(created.created);
+        let key_id = created.key_id;
         assert_eq!(
             kms.ensure_default_key().unwrap(),
-            key_id,
+            OwnKey {
+                key_id: key_id.clone(),
+                created: false
+            },
             "default key is created once"
         );
         let ctx = EncryptionContext::for_object("b", "k");
@@ -941,7 +976,7 @@ mod tests {
         let id = kms.create_key(NewKey::symmetric("t")).unwrap().key_id;
         assert_eq!(kms.resolve_key_id(&id).unwrap(), id);
         assert_eq!(kms.resolve_key_id(&kms.key_arn(&id)).unwrap(), id);
-        let default = kms.ensure_default_key().unwrap();
+        let default = kms.ensure_default_key().unwrap().key_id;
         assert_eq!(kms.resolve_key_id("alias/aws/s3").unwrap(), default);
         assert_eq!(
             kms.resolve_key_id("arn:aws:kms:us-east-1:000000000000:alias/aws/s3")
