@@ -71,33 +71,30 @@ impl FaultRelay {
 
     /// Cuts connections after `bytes` toward the store (`None`: never).
     pub fn cut_after_sent(&self, bytes: Option<u64>) {
-        let limit = bytes.unwrap_or(u64::MAX);
-        self.shared.cut_after_sent.store(limit, Ordering::SeqCst);
+        set_limit(&self.shared.cut_after_sent, bytes);
     }
 
     /// Cuts connections after `bytes` back from the store (`None`: never).
     pub fn cut_after_received(&self, bytes: Option<u64>) {
-        let limit = bytes.unwrap_or(u64::MAX);
-        self.shared
-            .cut_after_received
-            .store(limit, Ordering::SeqCst);
+        set_limit(&self.shared.cut_after_received, bytes);
     }
 
     /// Holds connections silent, open, after `bytes` toward the store
     /// (`None`: carry on; held connections resume).
     pub fn stall_after_sent(&self, bytes: Option<u64>) {
-        let limit = bytes.unwrap_or(u64::MAX);
-        self.shared.stall_after_sent.store(limit, Ordering::SeqCst);
+        set_limit(&self.shared.stall_after_sent, bytes);
     }
 
     /// Holds connections silent, open, after `bytes` back from the store
     /// (`None`: carry on; held connections resume).
     pub fn stall_after_received(&self, bytes: Option<u64>) {
-        let limit = bytes.unwrap_or(u64::MAX);
-        self.shared
-            .stall_after_received
-            .store(limit, Ordering::SeqCst);
+        set_limit(&self.shared.stall_after_received, bytes);
     }
+}
+
+/// Sets a byte limit; `None` (never) is stored as `u64::MAX`.
+fn set_limit(limit: &AtomicU64, bytes: Option<u64>) {
+    limit.store(bytes.unwrap_or(u64::MAX), Ordering::SeqCst);
 }
 
 /// How one direction of a connection may fail.
